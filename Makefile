@@ -1,0 +1,75 @@
+# mod_wx_valid: build with apxs, test with Apache::Test.
+#
+#   make            build .libs/mod_wx_valid.so with the distribution's flags
+#   make install    install it through apxs -i (honours DESTDIR)
+#   make test       deps, strict build, unit tests, Apache::Test under each MPM
+#   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
+#                   foreground, with a demo token and a signed curl to try
+#   make clean
+
+APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
+APR_CONFIG = $(shell $(APXS) -q APR_CONFIG 2>/dev/null || echo apr-1-config)
+APU_CONFIG = $(shell $(APXS) -q APU_CONFIG 2>/dev/null || echo apu-1-config)
+
+# MPMs the Apache::Test suite runs under; `make test MPMS=event` for one.
+MPMS    ?= event worker prefork
+
+# STRICT=1 (set by `make test` and CI) adds warnings-as-errors; a plain
+# `make` keeps exactly the flags apxs got from the distribution.
+WARN    = -Wall -Wextra -Werror
+comma  := ,
+APXS_FLAGS = $(if $(STRICT),$(addprefix -Wc$(comma),$(WARN)))
+
+SRC     = mod_wx_valid.c wx_protocol.c
+MODULE  = .libs/mod_wx_valid.so
+UNIT    = build/wx_protocol_test
+
+.PHONY: all install test unit apache-test run deps clean FORCE
+
+all: $(MODULE)
+
+# Rebuild when the flags change, so `make test` never tests a lax build.
+build/flags: FORCE
+	@mkdir -p build
+	@echo '$(APXS_FLAGS)' | cmp -s - $@ || echo '$(APXS_FLAGS)' > $@
+
+$(MODULE): $(SRC) wx_protocol.h build/flags
+	$(APXS) -c $(APXS_FLAGS) -o mod_wx_valid.la $(SRC)
+
+install: $(MODULE)
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR) \
+		-n wx_valid mod_wx_valid.la
+
+$(UNIT): t/unit/wx_protocol_test.c wx_protocol.c wx_protocol.h
+	@mkdir -p build
+	$(CC) $(WARN) -g -O1 -I. \
+		$(shell $(APR_CONFIG) --cflags --cppflags --includes) \
+		$(shell $(APU_CONFIG) --includes) \
+		-o $@ t/unit/wx_protocol_test.c wx_protocol.c \
+		$(shell $(APR_CONFIG) --link-ld --libs) \
+		$(shell $(APU_CONFIG) --link-ld --libs)
+
+deps:
+	@tools/deps
+
+unit: $(UNIT)
+	prove --exec '' $(UNIT)
+
+apache-test: all
+	APXS=$(APXS) MPMS="$(MPMS)" tools/apache-test
+
+test: deps
+	$(MAKE) STRICT=1 all $(UNIT)
+	$(MAKE) STRICT=1 unit
+	$(MAKE) STRICT=1 apache-test
+
+run: deps all
+	APXS=$(APXS) tools/run
+
+clean:
+	rm -rf .libs build *.la *.lo *.slo *.o
+	-[ -f t/conf/apache_test_config.pm ] && perl t/TEST.PL -clean >/dev/null 2>&1
+	rm -rf t/logs t/conf/apache_test_config.pm t/conf/extra.conf \
+		t/conf/httpd.conf t/conf/modperl_* t/htdocs/index.html
+
+FORCE:

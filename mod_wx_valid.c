@@ -1,0 +1,263 @@
+/*
+ * mod_wx_valid: WeChat server-callback security, terminated in Apache httpd.
+ *
+ * The Apache glue only: directives, per-directory configuration and its
+ * merge, the "wx-valid" handler and logging.  The protocol itself (query
+ * parsing, signatures) lives in wx_protocol.c, which knows nothing of httpd.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "apr_lib.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+
+#include "wx_protocol.h"
+
+module AP_MODULE_DECLARE_DATA wx_valid_module;
+
+/* Our own log tags, used the way httpd uses APLOGNO(): one per call site. */
+#define WXVLOGNO(n) "WXV" #n ": "
+
+#define WXV_HANDLER   "wx-valid"
+#define WXV_NOTE      "wx-valid"
+#define WXV_UNSET     (-2)
+
+typedef struct {
+    apr_array_header_t *tokens;   /* const char *; NULL: inherit */
+    apr_int64_t max_age;          /* seconds, WX_MAX_AGE_OFF, or WXV_UNSET */
+} wxv_dir_conf;
+
+static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    wxv_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    (void)dir;
+    conf->max_age = WXV_UNSET;
+    return conf;
+}
+
+/* A child inherits what it leaves unset; a WxToken in the child replaces. */
+static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    wxv_dir_conf *base = basev, *add = addv;
+    wxv_dir_conf *conf = apr_palloc(p, sizeof(*conf));
+
+    conf->tokens = add->tokens ? add->tokens : base->tokens;
+    conf->max_age = add->max_age != WXV_UNSET ? add->max_age : base->max_age;
+    return conf;
+}
+
+static apr_int64_t wxv_max_age(const wxv_dir_conf *conf)
+{
+    return conf->max_age == WXV_UNSET ? WX_MAX_AGE_DEFAULT : conf->max_age;
+}
+
+/*
+ * Record the outcome in the request note "wx-valid" (for %{wx-valid}n) and
+ * log a failure once, at info, with its reason.  The why-sentences from the
+ * core never hold request input; the URI is escaped since it does.
+ */
+static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
+{
+    const char *uri;
+
+    apr_table_setn(r->notes, WXV_NOTE, wx_result_name(rc));
+    if (!APLOGrinfo(r) || (rc == WX_OK && !APLOGrdebug(r))) {
+        return;
+    }
+    uri = ap_escape_logitem(r->pool, r->uri);
+    switch (rc) {
+    case WX_OK:
+        /* why: which token signed, to see when a rotated one goes unused */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, WXVLOGNO(00008)
+                      "ok: %s, for %s", why, uri);
+        break;
+    case WX_MALFORMED:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00001)
+                      "malformed: %s, for %s", why, uri);
+        break;
+    case WX_BAD_SIGNATURE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00002)
+                      "bad-signature: %s, for %s", why, uri);
+        break;
+    case WX_STALE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00003)
+                      "stale: %s, for %s", why, uri);
+        break;
+    case WX_METHOD:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00004)
+                      "method: %s is not GET or HEAD, for %s",
+                      ap_escape_logitem(r->pool, r->method), uri);
+        break;
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00005)
+                      "%s: %s, for %s", wx_result_name(rc), why, uri);
+        break;
+    }
+}
+
+static int wxv_status(wx_result_t rc)
+{
+    switch (rc) {
+    case WX_OK:            return OK;
+    case WX_MALFORMED:     return HTTP_BAD_REQUEST;
+    case WX_BAD_CIPHER:    return HTTP_BAD_REQUEST;
+    case WX_METHOD:        return HTTP_METHOD_NOT_ALLOWED;
+    case WX_NO_TOKEN:      return HTTP_INTERNAL_SERVER_ERROR;
+    default:               return HTTP_FORBIDDEN;
+    }
+}
+
+/*
+ * The "wx-valid" handler: answer WeChat's developer-verification GET.
+ * Hooked REALLY_FIRST and keyed on r->handler, so "SetHandler wx-valid"
+ * also wins on a URL that mod_proxy would otherwise claim.
+ */
+static int wxv_handler(request_rec *r)
+{
+    wxv_dir_conf *conf;
+    wx_query_t q;
+    wx_result_t rc;
+    const char *why = NULL;
+    int which = 0;
+    apr_bucket_brigade *bb;
+
+    if (!r->handler || strcmp(r->handler, WXV_HANDLER) != 0) {
+        return DECLINED;
+    }
+
+    if (r->method_number != M_GET) {
+        /* httpd builds Allow from allowed_methods; GET brings HEAD along. */
+        ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
+        /* The stock 405 page would repeat the request's method. */
+        ap_custom_response(r, HTTP_METHOD_NOT_ALLOWED,
+                           "This URL answers GET and HEAD only.\n");
+        wxv_outcome(r, WX_METHOD, NULL);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+
+    conf = ap_get_module_config(r->per_dir_config, &wx_valid_module);
+    if (conf->tokens == NULL || conf->tokens->nelts == 0) {
+        apr_table_setn(r->notes, WXV_NOTE, wx_result_name(WX_NO_TOKEN));
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00006)
+                      "no-token: SetHandler wx-valid without a WxToken in "
+                      "effect for %s", ap_escape_logitem(r->pool, r->uri));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = wx_query_parse(r->pool, r->args, &q, &why);
+    if (rc == WX_OK) {
+        rc = wx_verify_echo(&q, (const char *const *)conf->tokens->elts,
+                            conf->tokens->nelts, r->request_time,
+                            wxv_max_age(conf), &which, &why);
+        if (rc == WX_OK && APLOGrdebug(r)) {
+            why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
+                               which + 1, conf->tokens->nelts);
+        }
+    }
+    wxv_outcome(r, rc, why);
+    if (rc != WX_OK) {
+        return wxv_status(rc);
+    }
+
+    ap_set_content_type(r, "text/plain");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    /* The answer belongs to this one signed request: never serve it again. */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, q.len[WX_P_ECHOSTR]);
+    if (r->header_only) {
+        return OK;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
+        q.val[WX_P_ECHOSTR], q.len[WX_P_ECHOSTR], r->pool,
+        r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+        r->connection->bucket_alloc));
+    return ap_pass_brigade_fchk(r, bb, WXVLOGNO(00007)
+                                "sending the echostr failed");
+}
+
+/* WxToken token [token ...]: any one may sign (rotation). */
+static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
+                                 char *const argv[])
+{
+    wxv_dir_conf *conf = dconf;
+    int i;
+
+    if (argc == 0) {
+        return "WxToken needs at least one token";
+    }
+    for (i = 0; i < argc; i++) {
+        const char *problem = wx_token_problem(argv[i]);
+        if (problem != NULL) {
+            /* Name the position, never the value: it is a secret. */
+            return apr_psprintf(cmd->pool, "WxToken: token %d of %d %s; "
+                                "WeChat's rule is 3 to 32 ASCII letters or "
+                                "digits", i + 1, argc, problem);
+        }
+    }
+    if (conf->tokens == NULL) {
+        conf->tokens = apr_array_make(cmd->pool, argc, sizeof(const char *));
+    }
+    for (i = 0; i < argc; i++) {
+        APR_ARRAY_PUSH(conf->tokens, const char *) = argv[i];
+    }
+    return NULL;
+}
+
+/* WxMaxAge seconds|off */
+static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    wxv_dir_conf *conf = dconf;
+    apr_int64_t n;
+    char *end;
+
+    (void)cmd;
+    if (ap_cstr_casecmp(arg, "off") == 0) {
+        conf->max_age = WX_MAX_AGE_OFF;
+        return NULL;
+    }
+    errno = 0;
+    n = apr_strtoi64(arg, &end, 10);
+    if (!apr_isdigit(*arg) || *end != '\0' || errno == ERANGE
+        || n < 1 || n > WX_MAX_AGE_LIMIT) {
+        return "WxMaxAge takes a number of seconds from 1 to 86400, or off";
+    }
+    conf->max_age = n;
+    return NULL;
+}
+
+static const command_rec wxv_cmds[] = {
+    AP_INIT_TAKE_ARGV("WxToken", wxv_cmd_token, NULL, RSRC_CONF | OR_AUTHCFG,
+                      "One or more WeChat Tokens (3 to 32 ASCII letters or "
+                      "digits); any one may sign"),
+    AP_INIT_TAKE1("WxMaxAge", wxv_cmd_max_age, NULL, RSRC_CONF | OR_AUTHCFG,
+                  "Seconds a signed timestamp may differ from the server "
+                  "clock (default 300), or off"),
+    {NULL}
+};
+
+static void wxv_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+}
+
+AP_DECLARE_MODULE(wx_valid) = {
+    STANDARD20_MODULE_STUFF,
+    wxv_create_dir_conf,
+    wxv_merge_dir_conf,
+    NULL,
+    NULL,
+    wxv_cmds,
+    wxv_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,122 @@
+/*
+ * wx_protocol.h: the WeChat server-callback protocol core of mod_wx_valid.
+ *
+ * Built on APR and APR-util alone (no httpd headers), so it can be unit
+ * tested and fuzzed outside Apache.  Nothing here logs; every failing call
+ * returns a wx_result_t and, through *why, a fixed sentence that never holds
+ * request input or a token, so the caller may log it as it is.
+ */
+#ifndef WX_PROTOCOL_H
+#define WX_PROTOCOL_H
+
+#include "apr.h"
+#include "apr_pools.h"
+#include "apr_time.h"
+
+/* Bounds on what a request may carry; see README "Limits". */
+#define WX_MAX_VALUE      4096   /* one parameter value, after %-decoding */
+#define WX_MAX_QUERY      16384  /* the whole raw query string */
+#define WX_TOKEN_MIN      3
+#define WX_TOKEN_MAX      32
+#define WX_SIG_HEX_LEN    40     /* hex(sha1) */
+
+/* WxMaxAge: default window, the "off" value and the largest accepted. */
+#define WX_MAX_AGE_DEFAULT 300
+#define WX_MAX_AGE_OFF     (-1)
+#define WX_MAX_AGE_LIMIT   86400
+
+/* Outcomes; wx_result_name() gives the request-note spelling of each. */
+typedef enum {
+    WX_OK = 0,
+    WX_MALFORMED,
+    WX_BAD_SIGNATURE,
+    WX_STALE,
+    WX_REPLAY,
+    WX_BAD_CIPHER,
+    WX_BAD_APPID,
+    WX_METHOD,
+    WX_NO_TOKEN,
+    WX_RESULT_COUNT
+} wx_result_t;
+
+/* The query parameters the protocol knows. */
+typedef enum {
+    WX_P_SIGNATURE = 0,
+    WX_P_MSG_SIGNATURE,
+    WX_P_TIMESTAMP,
+    WX_P_NONCE,
+    WX_P_ECHOSTR,
+    WX_P_ENCRYPT_TYPE,
+    WX_P_OPENID,
+    WX_P_COUNT
+} wx_param_t;
+
+/*
+ * A parsed query: for each known parameter its %-decoded value
+ * (NUL-terminated, never holding a NUL) and length, or NULL when absent.
+ */
+typedef struct {
+    const char *val[WX_P_COUNT];
+    apr_size_t len[WX_P_COUNT];
+} wx_query_t;
+
+/* "ok", "malformed", "bad-signature", ... for a wx_result_t. */
+const char *wx_result_name(wx_result_t rc);
+
+/* "signature", "timestamp", ... for a wx_param_t. */
+const char *wx_param_name(wx_param_t p);
+
+/*
+ * NULL when tok is a token WeChat accepts (3 to 32 ASCII letters or digits),
+ * else a sentence saying which part of the rule it breaks (without the token).
+ */
+const char *wx_token_problem(const char *tok);
+
+/*
+ * Parse a raw query string (r->args: not yet decoded; may be NULL).
+ * Only %XX is decoded: '+' stays '+'.  Unknown parameters are skipped.
+ * WX_MALFORMED when the query is over WX_MAX_QUERY bytes, or a known
+ * parameter is repeated, spelled in a way some application framework would
+ * also read as that parameter (case, "+", ".", "[]", %-encoding of the
+ * name), badly %-escaped, holds %00, or is over WX_MAX_VALUE bytes.
+ * Values are copied into p.
+ */
+wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
+                           const char **why);
+
+/*
+ * hex(sha1(concat(sort_bytewise(parts)))): the signature WeChat computes over
+ * [token, timestamp, nonce] (plain) or [token, timestamp, nonce, encrypt]
+ * (msg_signature).  out receives WX_SIG_HEX_LEN lowercase hex digits and a
+ * NUL.  nparts is at most 8.
+ */
+void wx_signature(char out[WX_SIG_HEX_LEN + 1], const char *const *parts,
+                  int nparts);
+
+/*
+ * Constant-time check of a received signature against the expected one;
+ * only the (public) length can end it early.  Non-zero when equal.
+ */
+int wx_signature_equals(const char *given, apr_size_t given_len,
+                        const char expected[WX_SIG_HEX_LEN]);
+
+/*
+ * Verify a plain-mode signed query: signature, timestamp and nonce present
+ * and non-empty, timestamp all digits, signature made with one of the
+ * ntokens tokens, timestamp within max_age seconds of now (either way;
+ * WX_MAX_AGE_OFF skips that check).  Checked in that order, so "stale"
+ * means the signature itself was good.  *which (may be NULL) receives the
+ * index of the token that signed.
+ */
+wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
+                            int ntokens, apr_time_t now, apr_int64_t max_age,
+                            int *which, const char **why);
+
+/*
+ * The developer-verification GET: wx_verify_plain() plus a non-empty echostr.
+ */
+wx_result_t wx_verify_echo(const wx_query_t *q, const char *const *tokens,
+                           int ntokens, apr_time_t now, apr_int64_t max_age,
+                           int *which, const char **why);
+
+#endif /* WX_PROTOCOL_H */
