@@ -1,0 +1,112 @@
+# Configuration errors are caught by `apachectl configtest` (httpd -t),
+# with a message that names the directive and the rule, never the token.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use File::Temp qw(tempdir);
+use WxTest;
+
+my $cfg     = Apache::Test::config();
+my $httpd   = $cfg->{vars}->{httpd};
+my $libexec = $cfg->apxs('LIBEXECDIR');
+my $module  = catfile($cfg->{vars}->{top_dir}, '.libs', 'mod_wx_valid.so');
+my $dir     = tempdir(CLEANUP => 1);
+
+# httpd -t on a minimal server config holding $body; (exit code, output).
+sub configtest {
+    my ($body, %env) = @_;
+    my $conf = catfile($dir, 'httpd.conf');
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh <<"EOF";
+ServerRoot "$dir"
+LoadModule mpm_prefork_module "$libexec/mod_mpm_prefork.so"
+LoadModule authz_core_module "$libexec/mod_authz_core.so"
+LoadModule wx_valid_module "$module"
+Listen 127.0.0.1:65000
+ErrorLog "$dir/error_log"
+PidFile "$dir/httpd.pid"
+$body
+EOF
+    close $fh;
+    local @ENV{keys %env} = values %env;
+    my $out = `'$httpd' -t -f '$conf' 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my $rule = "WeChat's rule is 3 to 32 ASCII letters or digits";
+
+for my $case (
+    ['WxToken abc',                       'server config, 3 characters'],
+    ['WxToken ' . ('Z' x 32),             '32 characters'],
+    ['WxToken CurTok3n OldTok3n',         'two tokens'],
+    ["WxToken One1\nWxToken Two2",        'two lines add up'],
+    ["<VirtualHost *:65000>\nWxToken VhostTok3n\n</VirtualHost>",
+                                          'virtual host'],
+    ["<Directory /srv>\nWxToken DirTok3n\nWxMaxAge 30\n</Directory>",
+                                          '<Directory>'],
+    ["<Location /wx>\nSetHandler wx-valid\nWxToken LocTok3n\nWxMaxAge off\n</Location>",
+                                          '<Location>'],
+    ['WxMaxAge 1',                        'WxMaxAge 1'],
+    ['WxMaxAge 86400',                    'WxMaxAge 86400'],
+    ['WxMaxAge OFF',                      'WxMaxAge OFF'],
+) {
+    my ($body, $name) = @$case;
+    my ($rc, $out) = configtest($body);
+    is($rc, 0, "accepted: $name") or diag $out;
+    like($out, qr/Syntax OK/, "Syntax OK: $name");
+}
+
+{
+    my ($rc, $out) = configtest('WxToken ${WX_CT_TOKEN}',
+                                WX_CT_TOKEN => 'FromEnvTok3n');
+    is($rc, 0, 'WxToken ${WX_CT_TOKEN} with the variable set');
+}
+
+for my $case (
+    ['WxToken zQ',         "token 1 of 1 is shorter than 3 characters", 'zQ'],
+    ['WxToken ' . ('LeakLong' x 5),
+                           "token 1 of 1 is longer than 32 characters",
+                           'LeakLong'],
+    ['WxToken GoodTok3n Bad-Tok3n-Leak',
+                           "token 2 of 2 holds a character other than an ASCII letter or digit",
+                           'Bad-Tok3n-Leak'],
+    ['WxToken LeakUnder_score',
+                           "token 1 of 1 holds a character other than an ASCII letter or digit",
+                           'LeakUnder_score'],
+    ["WxToken caf\xc3\xa9Leak",
+                           "token 1 of 1 holds a character other than an ASCII letter or digit",
+                           "caf\xc3\xa9Leak"],
+) {
+    my ($body, $msg, $secret) = @$case;
+    my ($rc, $out) = configtest($body);
+    isnt($rc, 0, "refused: $msg");
+    like($out, qr/WxToken: \Q$msg\E; \Q$rule\E/, "message: $msg");
+    unlike($out, qr/\Q$secret\E/, "the message does not repeat the token");
+}
+
+{
+    my ($rc, $out) = configtest('WxToken ${WX_CT_UNDEFINED}');
+    isnt($rc, 0, 'undefined ${VARIABLE} refused');
+    like($out, qr/WxToken: token 1 of 1 looks like an undefined \$\{VARIABLE\}/,
+         'message points at the undefined variable');
+}
+
+{
+    my ($rc, $out) = configtest('WxToken');
+    isnt($rc, 0, 'WxToken without a token refused');
+    like($out, qr/WxToken needs at least one token/, 'message: at least one');
+}
+
+for my $arg ('0', '86401', '-5', 'abc', '10s', '1e3', '99999999999999999999') {
+    my ($rc, $out) = configtest("WxMaxAge '$arg'");
+    isnt($rc, 0, "WxMaxAge '$arg' refused");
+    like($out, qr/WxMaxAge takes a number of seconds from 1 to 86400, or off/,
+         "WxMaxAge '$arg': message");
+}
+
+done_testing();

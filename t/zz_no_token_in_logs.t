@@ -1,0 +1,80 @@
+# No token ever reaches a log or a response, at any LogLevel up to trace8
+# (t/conf/extra.conf.in runs the whole suite at trace8).  Runs last, after
+# every other test has written its share of the logs, and adds requests of
+# every outcome on every configured URL first.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest qw(GET POST);
+use File::Spec::Functions qw(catfile);
+use WxTest;
+
+# Every token the test configuration holds (WeChat's vector tokens "AAAAA"
+# and "test" are left out: they are too common to grep for).
+my %paths = (
+    '/wx'               => [qw(CurTok3nAlpha OldTok3nBeta)],
+    '/wx/child'         => [qw(ChildTok3n)],
+    '/env'              => [qw(EnvTok3nFromEnv)],
+    '/ht/'              => [qw(HtParentTok3n)],
+    '/ht/child/'        => [qw(HtChildTok3n HtChildOld3n)],
+    '/noauth/'          => [qw(NoAuthTok3n)],
+    '/badtok/'          => [qw(Bad-Tok3n-Leak)],
+);
+my @tokens = (map({ @$_ } values %paths), 'VhostTok3n');
+
+my @bodies;
+for my $path (sort keys %paths) {
+    for my $tok (@{ $paths{$path} }, 'WrongTok3n') {
+        for my $q (signed_query(token => $tok, echostr => 'Z'),
+                   signed_query(token => $tok, echostr => 'Z', timestamp => 1),
+                   signed_query(token => $tok)) {
+            my $r = GET("$path?$q");
+            push @bodies, $r->as_string;
+            $r = POST("$path?$q", content => 'x');
+            push @bodies, $r->as_string;
+        }
+    }
+}
+Apache::TestRequest::module('wx_vhost');
+push @bodies, GET('/v?' . signed_query(token => 'VhostTok3n', echostr => 'Z'))->as_string;
+push @bodies, GET('/v?' . signed_query(token => 'Nope1234', echostr => 'Z'))->as_string;
+Apache::TestRequest::module('default');
+
+# Let the access logs catch up with the last responses.
+sleep 1;
+
+my $logs = t_logs();
+opendir my $dh, $logs or die "$logs: $!";
+my @files = grep { -f $_ } map { catfile($logs, $_) } readdir $dh;
+closedir $dh;
+
+my $all = '';
+for my $f (@files) {
+    open my $fh, '<', $f or die "$f: $!";
+    local $/;
+    $all .= <$fh> // '';
+}
+
+# The proof only counts if the log really was at trace8 and saw our lines.
+# (ok() rather than like(): a failure should not print megabytes of log.)
+{
+    my $conf = catfile(Apache::Test::vars('t_conf'), 'extra.conf');
+    open my $fh, '<', $conf or die "$conf: $!";
+    ok((grep { /^LogLevel trace8$/ } <$fh>), 'the server ran at LogLevel trace8');
+}
+ok($all =~ /\[[a-z_]+:trace[5-8]\]/, 'and wrote trace lines');
+ok($all =~ /\[wx_valid:info\] .* WXV00002: bad-signature/,
+   'and mod_wx_valid info lines');
+ok($all =~ /\[wx_valid:debug\] .* WXV00008: ok/,
+   'and mod_wx_valid debug lines');
+
+for my $tok (@tokens) {
+    ok($all !~ /\Q$tok\E/, "no log holds the token $tok");
+    ok(!(grep { /\Q$tok\E/ } @bodies), "no response holds the token $tok");
+}
+
+done_testing();
