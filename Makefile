@@ -36,9 +36,18 @@ build/flags: FORCE
 $(MODULE): $(SRC) wx_protocol.h build/flags
 	$(APXS) -c $(APXS_FLAGS) -o mod_wx_valid.la $(SRC)
 
+# The module through apxs -i; on Debian's layout (mods-available/) also the
+# a2enmod files, so `a2enmod wx_valid` works next.
+LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
+SYSCONFDIR = $(shell $(APXS) -q SYSCONFDIR)
 install: $(MODULE)
-	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(shell $(APXS) -q LIBEXECDIR) \
-		-n wx_valid mod_wx_valid.la
+	mkdir -p $(DESTDIR)$(LIBEXECDIR)
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -n wx_valid mod_wx_valid.la
+	if [ -d $(SYSCONFDIR)/mods-available ]; then \
+		mkdir -p $(DESTDIR)$(SYSCONFDIR)/mods-available && \
+		install -m 644 conf/wx_valid.load conf/wx_valid.conf \
+			$(DESTDIR)$(SYSCONFDIR)/mods-available/; \
+	fi
 
 $(UNIT): t/unit/wx_protocol_test.c wx_protocol.c wx_protocol.h
 	@mkdir -p build
