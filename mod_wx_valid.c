@@ -2,7 +2,8 @@
  * mod_wx_valid: WeChat server-callback security, terminated in Apache httpd.
  *
  * The Apache glue only: directives, per-directory configuration and its
- * merge, the "wx-valid" handler and logging.  The protocol itself (query
+ * merge, the "wx-valid" handler, the "wx-signature" authz provider and
+ * logging.  The protocol itself (query
  * parsing, signatures) lives in wx_protocol.c, which knows nothing of httpd.
  */
 #include "httpd.h"
@@ -11,6 +12,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "mod_auth.h"
 
 #include "apr_lib.h"
 #include "apr_strings.h"
@@ -32,6 +34,19 @@ typedef struct {
     apr_array_header_t *tokens;   /* const char *; NULL: inherit */
     apr_int64_t max_age;          /* seconds, WX_MAX_AGE_OFF, or WXV_UNSET */
 } wxv_dir_conf;
+
+/*
+ * One request's verification, kept in r->request_config: when both the
+ * guard (Require wx-signature) and the handler run on a request, the query
+ * is parsed, signed and logged once.
+ */
+typedef struct {
+    wx_query_t q;
+    wx_result_t rc;               /* of the signature and freshness checks */
+    const char *why;
+    int which;                    /* the token that signed */
+    int logged;
+} wxv_req_state;
 
 static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
 {
@@ -115,6 +130,79 @@ static int wxv_status(wx_result_t rc)
 }
 
 /*
+ * Parse and verify r's signed query under conf, once per request: the
+ * result is kept for whichever of the guard and the handler asks next.
+ * Malformed input is refused before any signature is computed.
+ */
+static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
+{
+    wxv_req_state *st = ap_get_module_config(r->request_config,
+                                             &wx_valid_module);
+    const char *ctype;
+
+    if (st != NULL) {
+        return st;
+    }
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    ap_set_module_config(r->request_config, &wx_valid_module, st);
+
+    st->rc = wx_query_parse(r->pool, r->args, &st->q, &st->why);
+    if (st->rc != WX_OK) {
+        return st;
+    }
+    /*
+     * WeChat posts XML or JSON.  A form body's fields would sit beside the
+     * signed query in PHP's $_REQUEST and the like: another copy of the
+     * parameters that nothing signed.
+     */
+    ctype = apr_table_get(r->headers_in, "Content-Type");
+    if (ctype != NULL
+        && (ap_cstr_casecmpn(ctype, "application/x-www-form-urlencoded",
+                             33) == 0
+            || ap_cstr_casecmpn(ctype, "multipart/form-data", 19) == 0)) {
+        st->rc = WX_MALFORMED;
+        st->why = "form-encoded request body, whose fields would stand "
+                  "beside the signed query";
+        return st;
+    }
+    st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
+                             conf->tokens->nelts, r->request_time,
+                             wxv_max_age(conf), &st->which, &st->why);
+    if (st->rc == WX_OK && APLOGrdebug(r)) {
+        st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
+                               st->which + 1, conf->tokens->nelts);
+    }
+    return st;
+}
+
+/* Note and log a request's outcome once, however many hooks looked. */
+static void wxv_finish(request_rec *r, wxv_req_state *st, wx_result_t rc,
+                       const char *why)
+{
+    if (!st->logged) {
+        st->logged = 1;
+        wxv_outcome(r, rc, why);
+        /* A subrequest's outcome is the main request's, for %{wx-valid}n. */
+        if (r->main) {
+            apr_table_setn(r->main->notes, WXV_NOTE, wx_result_name(rc));
+        }
+    }
+}
+
+static int wxv_no_token(request_rec *r, const wxv_dir_conf *conf,
+                        const char *what)
+{
+    if (conf->tokens != NULL && conf->tokens->nelts > 0) {
+        return 0;
+    }
+    apr_table_setn(r->notes, WXV_NOTE, wx_result_name(WX_NO_TOKEN));
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00006)
+                  "no-token: %s without a WxToken in effect for %s", what,
+                  ap_escape_logitem(r->pool, r->uri));
+    return 1;
+}
+
+/*
  * The "wx-valid" handler: answer WeChat's developer-verification GET.
  * Hooked REALLY_FIRST and keyed on r->handler, so "SetHandler wx-valid"
  * also wins on a URL that mod_proxy would otherwise claim.
@@ -122,10 +210,8 @@ static int wxv_status(wx_result_t rc)
 static int wxv_handler(request_rec *r)
 {
     wxv_dir_conf *conf;
-    wx_query_t q;
-    wx_result_t rc;
-    const char *why = NULL;
-    int which = 0;
+    wxv_req_state *st;
+    const char *problem;
     apr_bucket_brigade *bb;
 
     if (!r->handler || strcmp(r->handler, WXV_HANDLER) != 0) {
@@ -143,46 +229,80 @@ static int wxv_handler(request_rec *r)
     }
 
     conf = ap_get_module_config(r->per_dir_config, &wx_valid_module);
-    if (conf->tokens == NULL || conf->tokens->nelts == 0) {
-        apr_table_setn(r->notes, WXV_NOTE, wx_result_name(WX_NO_TOKEN));
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00006)
-                      "no-token: SetHandler wx-valid without a WxToken in "
-                      "effect for %s", ap_escape_logitem(r->pool, r->uri));
+    if (wxv_no_token(r, conf, "SetHandler wx-valid")) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = wx_query_parse(r->pool, r->args, &q, &why);
-    if (rc == WX_OK) {
-        rc = wx_verify_echo(&q, (const char *const *)conf->tokens->elts,
-                            conf->tokens->nelts, r->request_time,
-                            wxv_max_age(conf), &which, &why);
-        if (rc == WX_OK && APLOGrdebug(r)) {
-            why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
-                               which + 1, conf->tokens->nelts);
-        }
+    st = wxv_verify(r, conf);
+    /* A well-formed query without echostr is no verification request. */
+    if (st->rc != WX_MALFORMED && (problem = wx_echo_problem(&st->q))) {
+        wxv_finish(r, st, WX_MALFORMED, problem);
+        return HTTP_BAD_REQUEST;
     }
-    wxv_outcome(r, rc, why);
-    if (rc != WX_OK) {
-        return wxv_status(rc);
+    wxv_finish(r, st, st->rc, st->why);
+    if (st->rc != WX_OK) {
+        return wxv_status(st->rc);
     }
 
     ap_set_content_type(r, "text/plain");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     /* The answer belongs to this one signed request: never serve it again. */
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_set_content_length(r, q.len[WX_P_ECHOSTR]);
+    ap_set_content_length(r, st->q.len[WX_P_ECHOSTR]);
     if (r->header_only) {
         return OK;
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
-        q.val[WX_P_ECHOSTR], q.len[WX_P_ECHOSTR], r->pool,
+        st->q.val[WX_P_ECHOSTR], st->q.len[WX_P_ECHOSTR], r->pool,
         r->connection->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
         r->connection->bucket_alloc));
     return ap_pass_brigade_fchk(r, bb, WXVLOGNO(00007)
                                 "sending the echostr failed");
 }
+
+/*
+ * Require wx-signature: grant only a request that carries a valid, fresh
+ * signature under the WxToken(s) in effect.  It needs no user, and looks
+ * at nothing but the request it is asked about.
+ */
+static authz_status wxv_authz_check(request_rec *r, const char *line,
+                                    const void *parsed)
+{
+    wxv_dir_conf *conf = ap_get_module_config(r->per_dir_config,
+                                              &wx_valid_module);
+    wxv_req_state *st;
+
+    (void)line;
+    (void)parsed;
+    if (wxv_no_token(r, conf, "Require wx-signature")) {
+        return AUTHZ_GENERAL_ERROR;
+    }
+    st = wxv_verify(r, conf);
+    wxv_finish(r, st, st->rc, st->why);
+    return st->rc == WX_OK ? AUTHZ_GRANTED : AUTHZ_DENIED;
+}
+
+static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
+                                   const void **parsed)
+{
+    (void)cmd;
+    (void)parsed;
+    while (line && apr_isspace(*line)) {
+        line++;
+    }
+    if (line && *line) {
+        return "Require wx-signature takes no arguments (the tokens come "
+               "from WxToken)";
+    }
+    return NULL;
+}
+
+static const authz_provider wxv_authz_provider = {
+    &wxv_authz_check,
+    &wxv_authz_parse,
+};
 
 /* WxToken token [token ...]: any one may sign (rotation). */
 static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
@@ -247,8 +367,10 @@ static const command_rec wxv_cmds[] = {
 
 static void wxv_register_hooks(apr_pool_t *p)
 {
-    (void)p;
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wx-signature",
+                              AUTHZ_PROVIDER_VERSION, &wxv_authz_provider,
+                              AP_AUTH_INTERNAL_PER_CONF);
 }
 
 AP_DECLARE_MODULE(wx_valid) = {

@@ -342,13 +342,9 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
     return WX_OK;
 }
 
-wx_result_t wx_verify_echo(const wx_query_t *q, const char *const *tokens,
-                           int ntokens, apr_time_t now, apr_int64_t max_age,
-                           int *which, const char **why)
+const char *wx_echo_problem(const wx_query_t *q)
 {
-    /* Every malformed input is refused before any signature is computed. */
-    if (!wx_present(q, WX_P_ECHOSTR, why)) {
-        return WX_MALFORMED;
-    }
-    return wx_verify_plain(q, tokens, ntokens, now, max_age, which, why);
+    const char *why = NULL;
+
+    return wx_present(q, WX_P_ECHOSTR, &why) ? NULL : why;
 }

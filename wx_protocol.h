@@ -113,10 +113,9 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
                             int *which, const char **why);
 
 /*
- * The developer-verification GET: wx_verify_plain() plus a non-empty echostr.
+ * The developer-verification GET also needs an echostr: NULL when q holds a
+ * non-empty one, else why not ("echostr missing", "echostr empty").
  */
-wx_result_t wx_verify_echo(const wx_query_t *q, const char *const *tokens,
-                           int ntokens, apr_time_t now, apr_int64_t max_age,
-                           int *which, const char **why);
+const char *wx_echo_problem(const wx_query_t *q);
 
 #endif /* WX_PROTOCOL_H */

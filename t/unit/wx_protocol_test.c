@@ -54,6 +54,21 @@ static wx_result_t parse(const char *args, wx_query_t *q, const char **why)
     return wx_query_parse(pool, args, q, why);
 }
 
+/* What the handler does with a verification GET: echostr, then signature. */
+static wx_result_t wx_verify_echo(const wx_query_t *q,
+                                  const char *const *tokens, int ntokens,
+                                  apr_time_t now, apr_int64_t max_age,
+                                  int *which, const char **why)
+{
+    const char *problem = wx_echo_problem(q);
+
+    if (problem != NULL) {
+        *why = problem;
+        return WX_MALFORMED;
+    }
+    return wx_verify_plain(q, tokens, ntokens, now, max_age, which, why);
+}
+
 static void test_vectors(void)
 {
     static const struct {
