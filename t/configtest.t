@@ -51,6 +51,11 @@ for my $case (
                                           '<Directory>'],
     ["<Location /wx>\nSetHandler wx-valid\nWxToken LocTok3n\nWxMaxAge off\n</Location>",
                                           '<Location>'],
+    ["<Location /wx>\nWxToken LocTok3n\nRequire wx-signature\n</Location>",
+                                          'Require wx-signature'],
+    ["<Location /wx>\nWxToken LocTok3n\n<RequireAll>\nRequire all granted\n"
+     . "<RequireNone>\nRequire wx-signature\n</RequireNone>\n</RequireAll>\n</Location>",
+                                          'Require wx-signature nested'],
     ['WxMaxAge 1',                        'WxMaxAge 1'],
     ['WxMaxAge 86400',                    'WxMaxAge 86400'],
     ['WxMaxAge OFF',                      'WxMaxAge OFF'],
@@ -94,6 +99,13 @@ for my $case (
     isnt($rc, 0, 'undefined ${VARIABLE} refused');
     like($out, qr/WxToken: token 1 of 1 looks like an undefined \$\{VARIABLE\}/,
          'message points at the undefined variable');
+}
+
+for my $line ('Require wx-signature SomeTok3n', 'Require wx-signature a b') {
+    my ($rc, $out) = configtest("<Location /wx>\n$line\n</Location>");
+    isnt($rc, 0, "'$line' refused");
+    like($out, qr/Require wx-signature takes no arguments \(the tokens come from WxToken\)/,
+         "'$line': message");
 }
 
 {

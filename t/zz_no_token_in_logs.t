@@ -23,6 +23,10 @@ my %paths = (
     '/ht/child/'        => [qw(HtChildTok3n HtChildOld3n)],
     '/noauth/'          => [qw(NoAuthTok3n)],
     '/badtok/'          => [qw(Bad-Tok3n-Leak)],
+    '/proxied'          => [qw(ProxyTok3n)],
+    '/php/wechat.php'   => [qw(PhpTok3n)],
+    '/combo/all-local-ip' => [qw(ComboTok3n)],
+    '/guard-ht/hello.txt' => [qw(HtGuardTok3n)],
 );
 my @tokens = (map({ @$_ } values %paths), 'VhostTok3n');
 

@@ -1,0 +1,140 @@
+package WxBackend;
+# Real backends for the guard tests, started and stopped by the tests:
+#  - an HTTP app (Perl, one process) that records every request reaching it,
+#    method, target, headers and body byte for byte, and answers 200;
+#  - php-fpm running t/htdocs/php/*.php, with its own access log.
+use strict;
+use warnings FATAL => 'all';
+
+use File::Spec::Functions qw(catfile);
+use IO::Socket::INET;
+use JSON::PP ();
+use MIME::Base64 qw(encode_base64 decode_base64);
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep);
+
+sub _wait_port {
+    my ($port) = @_;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    die "nothing listens on 127.0.0.1:$port";
+}
+
+# The recording HTTP app on $port; its record is $file (JSON lines).
+sub start_http {
+    my ($class, $port, $file) = @_;
+    unlink $file;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $port, Listen => 16,
+                                       ReuseAddr => 1)
+        or die "backend: listen on $port: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid) {
+        close $listen;
+        return bless { pid => $pid, file => $file, port => $port }, $class;
+    }
+    $SIG{TERM} = sub { exit 0 };
+    while (my $c = $listen->accept) {
+        binmode $c;
+        my $head = '';
+        while (defined(my $l = <$c>)) {
+            $head .= $l;
+            last if $l eq "\r\n";
+        }
+        my ($method, $target) = $head =~ /^(\S+) (\S+)/;
+        my %h;
+        for (split /\r\n/, $head) {
+            $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/;
+        }
+        my $body = '';
+        if (my $len = $h{'content-length'}) {
+            read $c, $body, $len;
+        }
+        open my $fh, '>>', $file or die "$file: $!";
+        print $fh JSON::PP->new->canonical->encode({
+            method => $method, target => $target, headers => \%h,
+            body => encode_base64($body, ''),
+        }), "\n";
+        close $fh;
+        my $reply = 'backend-ok';
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+               . "Content-Length: " . length($reply) . "\r\n"
+               . "Connection: close\r\n\r\n$reply";
+        close $c;
+    }
+    exit 0;
+}
+
+# Every request the app has seen so far: [{method, target, headers, body}].
+sub hits {
+    my ($self) = @_;
+    open my $fh, '<', $self->{file} or return [];
+    my @r = map { my $h = JSON::PP->new->decode($_);
+                  $h->{body} = decode_base64($h->{body}); $h } <$fh>;
+    return \@r;
+}
+
+# php-fpm (Debian's php-fpm package) on $port, files under $dir.
+sub start_fpm {
+    my ($class, $port, $dir) = @_;
+    my ($bin) = sort glob('/usr/sbin/php-fpm*');
+    die "no php-fpm in /usr/sbin (Debian package php-fpm)" unless $bin;
+    mkdir $dir;
+    my $conf = catfile($dir, 'php-fpm.conf');
+    my $access = catfile($dir, 'access.log');
+    unlink $access;
+    my $user = '';
+    if ($> == 0) {
+        my $group = getgrgid((getpwnam('nobody'))[3]);
+        $user = "user = nobody\ngroup = $group\n";
+    }
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh <<"EOF";
+[global]
+pid = $dir/php-fpm.pid
+error_log = $dir/error.log
+daemonize = no
+
+[wx]
+${user}listen = 127.0.0.1:$port
+pm = static
+pm.max_children = 2
+access.log = $access
+access.format = "%m %{REQUEST_URI}e %s"
+clear_env = no
+EOF
+    close $fh;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', catfile($dir, 'stderr.log');
+        exec $bin, '-F', '-y', $conf, '-c', '/dev/null'
+            or die "exec $bin: $!";
+    }
+    _wait_port($port);
+    return bless { pid => $pid, file => $access, port => $port }, $class;
+}
+
+# Lines of php-fpm's access log: one per script run.
+sub fpm_hits {
+    my ($self) = @_;
+    open my $fh, '<', $self->{file} or return [];
+    my @l = <$fh>;
+    chomp @l;
+    return \@l;
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;
