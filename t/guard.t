@@ -51,11 +51,19 @@ sub refused {
     my $before = n_hits();
     my $fpm_before = scalar @{ $fpm->fpm_hits };
     my $lm = log_mark();
-    my $res = send_req($c{method} // 'POST', $c{url}, $xml, %c);
+    my $nm = note_mark();
+    my $method = $c{method} // 'POST';
+    my $res = send_req($method, $c{url}, $xml, %c);
     is($res->code, $c{status}, "$c{name}: $c{status}");
     if ($c{why}) {
         my @wx = grep { /\[wx_valid:info\]/ } wx_lines_since($lm);
         like($wx[0] // '', qr/ \Q$c{why}\E$/, "$c{name}: logs '$c{why}'");
+    }
+    my $note = $c{note} // ($c{why} // '') =~ s/:.*//r;
+    if ($note) {
+        my ($path) = $c{url} =~ m{^([^?]*)};
+        is((note_since($nm))[-1] // '', "$method $path $c{status} $note",
+           "$c{name}: note '$note'");
     }
     is(n_hits(), $before, "$c{name}: the app saw nothing");
     is(scalar @{ $fpm->fpm_hits }, $fpm_before, "$c{name}: php-fpm ran nothing");
@@ -132,7 +140,8 @@ for my $case (
         is(n_hits(), $before + 1, "$name: reaches the app");
         next;
     }
-    refused(name => "pollution: $name", url => "/proxied?$query", status => 403);
+    refused(name => "pollution: $name", url => "/proxied?$query", status => 403,
+            note => 'malformed');
 }
 
 # WeChat posts XML or JSON; a form body would put fields beside the query.
