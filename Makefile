@@ -5,6 +5,7 @@
 #   make test       deps, strict build, unit tests, Apache::Test under each MPM
 #   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
 #                   foreground, with a demo token and a signed curl to try
+#   make bench      the module against a no-check baseline (wrk, callgrind)
 #   make clean
 
 APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
@@ -24,7 +25,7 @@ SRC     = mod_wx_valid.c wx_protocol.c
 MODULE  = .libs/mod_wx_valid.so
 UNIT    = build/wx_protocol_test
 
-.PHONY: all install test unit apache-test run deps clean FORCE
+.PHONY: all install test unit apache-test run bench deps clean FORCE
 
 all: $(MODULE)
 
@@ -75,8 +76,26 @@ test: deps
 run: deps all
 	APXS=$(APXS) tools/run
 
+BENCH_MODULE = bench/.libs/mod_wx_bench.so
+$(BENCH_MODULE): bench/mod_wx_bench.c
+	$(APXS) -c -o bench/mod_wx_bench.la bench/mod_wx_bench.c
+
+# The core alone, optimised as apxs builds the module.
+build/core_bench: bench/core_bench.c wx_protocol.c wx_protocol.h
+	@mkdir -p build
+	$(CC) $(WARN) -g -O2 -I. \
+		$(shell $(APR_CONFIG) --cflags --cppflags --includes) \
+		$(shell $(APU_CONFIG) --includes) \
+		-o $@ bench/core_bench.c wx_protocol.c \
+		$(shell $(APR_CONFIG) --link-ld --libs) \
+		$(shell $(APU_CONFIG) --link-ld --libs)
+
+bench: deps all $(BENCH_MODULE) build/core_bench
+	APXS=$(APXS) tools/bench
+
 clean:
-	rm -rf .libs build *.la *.lo *.slo *.o
+	rm -rf .libs build *.la *.lo *.slo *.o bench/.libs bench/*.la bench/*.lo \
+		bench/*.slo
 	-[ -f t/conf/apache_test_config.pm ] && perl t/TEST.PL -clean >/dev/null 2>&1
 	rm -rf t/logs t/conf/apache_test_config.pm t/conf/extra.conf \
 		t/conf/httpd.conf t/conf/modperl_* t/htdocs/index.html
