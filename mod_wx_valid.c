@@ -143,7 +143,11 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     if (st != NULL) {
         return st;
     }
-    st = apr_pcalloc(r->pool, sizeof(*st));
+    /* wx_query_parse() fills st->q; the rest is set here. */
+    st = apr_palloc(r->pool, sizeof(*st));
+    st->why = NULL;
+    st->which = 0;
+    st->logged = 0;
     ap_set_module_config(r->request_config, &wx_valid_module, st);
 
     st->rc = wx_query_parse(r->pool, r->args, &st->q, &st->why);
@@ -153,9 +157,10 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     /*
      * WeChat posts XML or JSON.  A form body's fields would sit beside the
      * signed query in PHP's $_REQUEST and the like: another copy of the
-     * parameters that nothing signed.
+     * parameters that nothing signed.  (No framework reads a GET's body.)
      */
-    ctype = apr_table_get(r->headers_in, "Content-Type");
+    ctype = r->method_number == M_GET
+          ? NULL : apr_table_get(r->headers_in, "Content-Type");
     if (ctype != NULL
         && (ap_cstr_casecmpn(ctype, "application/x-www-form-urlencoded",
                              33) == 0
@@ -246,8 +251,6 @@ static int wxv_handler(request_rec *r)
 
     ap_set_content_type(r, "text/plain");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
-    /* The answer belongs to this one signed request: never serve it again. */
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_set_content_length(r, st->q.len[WX_P_ECHOSTR]);
     if (r->header_only) {
         return OK;

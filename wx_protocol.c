@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "apr_crypto.h"
-#include "apr_escape.h"
 #include "apr_sha1.h"
 #include "apr_strings.h"
 
@@ -103,9 +102,10 @@ static apr_ssize_t wx_pct_decode(char *dst, const char *src, apr_size_t n)
 
 /*
  * The name as the most lenient application frameworks would key it: %XX and
- * '+' decoded, cut at '[' (PHP arrays) or NUL, ' ' and '.' read as '_' (PHP),
- * ASCII case folded (ASP.NET, some Java containers).  Returns its length, or
- * -1 when it cannot be one of ours (too long).
+ * '+' decoded, leading spaces dropped and the rest cut at '[' (PHP arrays)
+ * or NUL, ' ' and '.' read as '_' (PHP), ASCII case folded (ASP.NET, some
+ * Java containers).  Returns its length, or -1 when it cannot be one of ours
+ * (too long).
  */
 static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
 {
@@ -128,6 +128,9 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
         if (c == '[' || c == '\0') {
             break;
         }
+        if (c == ' ' && o == 0) {
+            continue;
+        }
         if (c == ' ' || c == '.') {
             c = '_';
         }
@@ -143,122 +146,291 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
     return o;
 }
 
+/* One of ours, spelled exactly?  -1 if not. */
 static int wx_param_lookup(const char *name, apr_size_t n)
 {
-    int i;
-
-    for (i = 0; i < WX_P_COUNT; i++) {
-        if (strlen(wx_param_names[i]) == n
-            && memcmp(wx_param_names[i], name, n) == 0) {
-            return i;
+    switch (n) {
+    case 5:
+        return memcmp(name, "nonce", 5) == 0 ? WX_P_NONCE : -1;
+    case 6:
+        return memcmp(name, "openid", 6) == 0 ? WX_P_OPENID : -1;
+    case 7:
+        return memcmp(name, "echostr", 7) == 0 ? WX_P_ECHOSTR : -1;
+    case 9:
+        if (memcmp(name, "signature", 9) == 0) {
+            return WX_P_SIGNATURE;
         }
+        return memcmp(name, "timestamp", 9) == 0 ? WX_P_TIMESTAMP : -1;
+    case 12:
+        return memcmp(name, "encrypt_type", 12) == 0 ? WX_P_ENCRYPT_TYPE : -1;
+    case 13:
+        return memcmp(name, "msg_signature", 13) == 0 ? WX_P_MSG_SIGNATURE
+                                                      : -1;
     }
     return -1;
+}
+
+/* Bytes of a name that some framework reads as something else. */
+static int wx_name_is_plain(const char *s, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%' || c == '+' || c == '.' || c == '[' || c == ' '
+            || (c >= 'A' && c <= 'Z')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * A name with bytes that frameworks read differently: which of ours it is
+ * to everyone (>= 0), to no one (-1), or only to some (-2: malformed).
+ */
+static int wx_name_slow(apr_pool_t *p, const char *s, apr_size_t n,
+                        const char **why)
+{
+    char canon[WX_NAME_BUF], exact[3 * WX_NAME_BUF];
+    apr_ssize_t exactlen;
+    int clen = wx_name_canon(canon, s, n);
+    int id = clen > 0 ? wx_param_lookup(canon, (apr_size_t)clen) : -1;
+
+    if (id < 0) {
+        return -1;
+    }
+    /* %-encoding alone changes nothing: everyone decodes %XX alike. */
+    exactlen = n <= sizeof(exact) ? wx_pct_decode(exact, s, n) : -1;
+    if (exactlen < 0 || wx_param_lookup(exact, (apr_size_t)exactlen) != id) {
+        *why = apr_pstrcat(p, "a parameter name that some frameworks read "
+                           "as ", wx_param_names[id], NULL);
+        return -2;
+    }
+    return id;
+}
+
+/*
+ * Record the value of parameter id, raw bytes [v, v + n): in place when it
+ * holds no '%' (pct == 0, the common case), else decoded into a copy.
+ */
+static wx_result_t wx_take_value(apr_pool_t *p, wx_query_t *q, int id,
+                                 const char *v, apr_size_t n, int pct,
+                                 const char **why)
+{
+    apr_ssize_t len = (apr_ssize_t)n;
+
+    if (q->val[id] != NULL) {
+        *why = apr_pstrcat(p, "parameter ", wx_param_names[id], " repeated",
+                           NULL);
+        return WX_MALFORMED;
+    }
+    if (pct) {
+        char *val = apr_palloc(p, n);
+        len = wx_pct_decode(val, v, n);
+        if (len < 0) {
+            *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
+                               " has a broken %-escape or %00", NULL);
+            return WX_MALFORMED;
+        }
+        v = val;
+    }
+    if (len > WX_MAX_VALUE) {
+        *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
+                           " over 4096 bytes", NULL);
+        return WX_MALFORMED;
+    }
+    q->val[id] = v;
+    q->len[id] = (apr_size_t)len;
+    return WX_OK;
 }
 
 wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
                            const char **why)
 {
-    const char *s = args;
+    const char *s = args, *end;
+    apr_size_t total;
 
     memset(q, 0, sizeof(*q));
     if (args == NULL) {
         return WX_OK;
     }
-    if (strlen(args) > WX_MAX_QUERY) {
+    total = strlen(args);
+    if (total > WX_MAX_QUERY) {
         *why = "query string over 16384 bytes";
         return WX_MALFORMED;
     }
 
-    while (*s) {
-        const char *end = strchr(s, '&');
-        const char *eq;
-        apr_size_t seglen = end ? (apr_size_t)(end - s) : strlen(s);
-        apr_size_t namelen, vallen;
-        char canon[WX_NAME_BUF], exact[WX_NAME_BUF];
-        apr_ssize_t exactlen;
-        int id, clen;
-        char *val;
+    /* One pass, segment by segment; memchr() is vectorised, and most
+     * values are taken in place. */
+    end = args + total;
+    while (s < end) {
+        const char *amp = memchr(s, '&', (apr_size_t)(end - s));
+        const char *seg_end = amp ? amp : end;
+        const char *eq = memchr(s, '=', (apr_size_t)(seg_end - s));
+        apr_size_t namelen = (apr_size_t)((eq ? eq : seg_end) - s);
+        /* WeChat's own names match at once; only others need a look. */
+        int id = wx_param_lookup(s, namelen);
 
-        eq = memchr(s, '=', seglen);
-        namelen = eq ? (apr_size_t)(eq - s) : seglen;
-
-        clen = wx_name_canon(canon, s, namelen);
-        id = clen > 0 ? wx_param_lookup(canon, (apr_size_t)clen) : -1;
+        if (id < 0 && !wx_name_is_plain(s, namelen)) {
+            id = wx_name_slow(p, s, namelen, why);
+            if (id == -2) {
+                return WX_MALFORMED;
+            }
+        }
         if (id >= 0) {
-            /* Ours to everyone; the exact spelling is required of it. */
-            exactlen = namelen < WX_NAME_BUF
-                     ? wx_pct_decode(exact, s, namelen) : -1;
-            if (exactlen < 0
-                || wx_param_lookup(exact, (apr_size_t)exactlen) != id) {
-                *why = apr_pstrcat(p, "a parameter name that some frameworks "
-                                   "read as ", wx_param_names[id], NULL);
-                return WX_MALFORMED;
+            const char *v = eq ? eq + 1 : seg_end;
+            apr_size_t n = (apr_size_t)(seg_end - v);
+            wx_result_t rc = wx_take_value(p, q, id, v, n,
+                                           memchr(v, '%', n) != NULL, why);
+            if (rc != WX_OK) {
+                return rc;
             }
-            if (q->val[id] != NULL) {
-                *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
-                                   " repeated", NULL);
-                return WX_MALFORMED;
-            }
-            vallen = eq ? seglen - namelen - 1 : 0;
-            val = apr_palloc(p, vallen + 1);
-            exactlen = wx_pct_decode(val, eq ? eq + 1 : "", vallen);
-            if (exactlen < 0) {
-                *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
-                                   " has a broken %-escape or %00", NULL);
-                return WX_MALFORMED;
-            }
-            if (exactlen > WX_MAX_VALUE) {
-                *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
-                                   " over 4096 bytes", NULL);
-                return WX_MALFORMED;
-            }
-            val[exactlen] = '\0';
-            q->val[id] = val;
-            q->len[id] = (apr_size_t)exactlen;
         }
-        if (!end) {
-            break;
-        }
-        s = end + 1;
+        s = seg_end + 1;
     }
     return WX_OK;
+}
+
+/* Byte-wise order of two byte ranges, as strcmp() orders C strings. */
+static int wx_bytes_cmp(const wx_bytes_t *a, const wx_bytes_t *b)
+{
+    int c;
+
+    /* The first bytes usually decide (token, digits, digits). */
+    if (a->n > 0 && b->n > 0 && a->p[0] != b->p[0]) {
+        return (unsigned char)a->p[0] - (unsigned char)b->p[0];
+    }
+    c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+    return c != 0 ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+void wx_signature_digest(unsigned char digest[WX_SIG_LEN],
+                         const wx_bytes_t *parts, int nparts)
+{
+    const wx_bytes_t *sorted[8];
+    unsigned char buf[256], *o = buf;
+    apr_size_t total = 0;
+    apr_sha1_ctx_t ctx;
+    int i, j;
+
+    /* Insertion sort of at most 8 pointers. */
+    for (i = 0; i < nparts && i < 8; i++) {
+        const wx_bytes_t *v = &parts[i];
+        for (j = i; j > 0 && wx_bytes_cmp(sorted[j - 1], v) > 0; j--) {
+            sorted[j] = sorted[j - 1];
+        }
+        sorted[j] = v;
+        total += v->n;
+    }
+    apr_sha1_init(&ctx);
+    if (total <= sizeof(buf)) {
+        /* The usual ~30 bytes: one update is cheaper than one per part. */
+        for (j = 0; j < i; j++) {
+            memcpy(o, sorted[j]->p, sorted[j]->n);
+            o += sorted[j]->n;
+        }
+        apr_sha1_update_binary(&ctx, buf, (unsigned int)total);
+    }
+    else {
+        for (j = 0; j < i; j++) {
+            apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[j]->p,
+                                   (unsigned int)sorted[j]->n);
+        }
+    }
+    apr_sha1_final(digest, &ctx);
 }
 
 void wx_signature(char out[WX_SIG_HEX_LEN + 1], const char *const *parts,
                   int nparts)
 {
-    const char *sorted[8];
-    unsigned char digest[APR_SHA1_DIGESTSIZE];
-    apr_sha1_ctx_t ctx;
-    int i, j;
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[WX_SIG_LEN];
+    wx_bytes_t b[8];
+    int i;
 
-    /* Insertion sort: strcmp() orders as unsigned char, i.e. bytewise. */
     for (i = 0; i < nparts && i < 8; i++) {
-        const char *v = parts[i];
-        for (j = i; j > 0 && strcmp(sorted[j - 1], v) > 0; j--) {
-            sorted[j] = sorted[j - 1];
-        }
-        sorted[j] = v;
+        b[i].p = parts[i];
+        b[i].n = strlen(parts[i]);
     }
-    apr_sha1_init(&ctx);
-    for (j = 0; j < i; j++) {
-        apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[j],
-                               (unsigned int)strlen(sorted[j]));
+    wx_signature_digest(digest, b, i);
+    for (i = 0; i < WX_SIG_LEN; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0x0f];
     }
-    apr_sha1_final(digest, &ctx);
-    apr_escape_hex(out, digest, sizeof(digest), 0, NULL);
     out[WX_SIG_HEX_LEN] = '\0';
 }
 
-int wx_signature_equals(const char *given, apr_size_t given_len,
-                        const char expected[WX_SIG_HEX_LEN])
+#if APR_IS_BIGENDIAN
+/* Lowercase hex digit values plus one; 0 for every other byte. */
+static const unsigned char wx_hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+    ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16
+};
+#endif
+
+#if !APR_IS_BIGENDIAN
+/*
+ * Eight hex digits at once (SWAR, little-endian): into 4 bytes at out.
+ * Returns 0 unless all eight are lowercase hex digits.  Each byte's range
+ * test works on 7-bit values, so no carry crosses into the next byte.
+ */
+static int wx_hex8(const unsigned char *in, unsigned char *out)
 {
-    return given_len == WX_SIG_HEX_LEN
-        && apr_crypto_equals(given, expected, WX_SIG_HEX_LEN);
+    const apr_uint64_t ones = APR_UINT64_C(0x0101010101010101);
+    const apr_uint64_t high = ones * 0x80;
+    apr_uint64_t x, digit, alpha, v, t;
+
+    memcpy(&x, in, 8);
+    if (x & high) {
+        return 0;
+    }
+    /* b + (0x80 - lo) has its high bit set iff b >= lo; b + (0x7f - hi)
+     * iff b > hi. */
+    digit = (x + ones * (0x80 - '0')) & ~(x + ones * (0x7f - '9')) & high;
+    alpha = (x + ones * (0x80 - 'a')) & ~(x + ones * (0x7f - 'f')) & high;
+    if ((digit | alpha) != high) {
+        return 0;
+    }
+    v = (x & ones * 0x0f) + (alpha >> 7) * 9;    /* nibble values */
+    t = (v << 4) | (v >> 8);                     /* pairs in even bytes */
+    out[0] = (unsigned char)t;
+    out[1] = (unsigned char)(t >> 16);
+    out[2] = (unsigned char)(t >> 32);
+    out[3] = (unsigned char)(t >> 48);
+    return 1;
+}
+#endif
+
+int wx_signature_parse(const char *hex, apr_size_t len,
+                       unsigned char bin[WX_SIG_LEN])
+{
+    const unsigned char *h = (const unsigned char *)hex;
+    int i;
+
+    if (len != WX_SIG_HEX_LEN) {
+        return 0;
+    }
+    /* Lower case only, as WeChat sends; the input is public, not secret. */
+#if !APR_IS_BIGENDIAN
+    for (i = 0; i < WX_SIG_HEX_LEN / 8; i++) {
+        if (!wx_hex8(h + 8 * i, bin + 4 * i)) {
+            return 0;
+        }
+    }
+#else
+    for (i = 0; i < WX_SIG_LEN; i++) {
+        unsigned int hi = wx_hex1[h[2 * i]], lo = wx_hex1[h[2 * i + 1]];
+        if (hi == 0 || lo == 0) {
+            return 0;
+        }
+        bin[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
+    }
+#endif
+    return 1;
 }
 
-/* Why-sentences for a required parameter that is absent or empty. */
 static const char *const wx_missing[WX_P_COUNT] = {
     "signature missing", "msg_signature missing", "timestamp missing",
     "nonce missing", "echostr missing", "encrypt_type missing",
@@ -282,18 +454,16 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
                             int ntokens, apr_time_t now, apr_int64_t max_age,
                             int *which, const char **why)
 {
-    static const wx_param_t needed[] = {
-        WX_P_SIGNATURE, WX_P_TIMESTAMP, WX_P_NONCE
-    };
     const char *ts = q->val[WX_P_TIMESTAMP];
+    unsigned char given[WX_SIG_LEN];
     apr_int64_t t = 0, skew;
     apr_size_t i;
     int k;
 
-    for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-        if (!wx_present(q, needed[i], why)) {
-            return WX_MALFORMED;
-        }
+    if (!wx_present(q, WX_P_SIGNATURE, why)
+        || !wx_present(q, WX_P_TIMESTAMP, why)
+        || !wx_present(q, WX_P_NONCE, why)) {
+        return WX_MALFORMED;
     }
     for (i = 0; i < q->len[WX_P_TIMESTAMP]; i++) {
         if (ts[i] < '0' || ts[i] > '9') {
@@ -306,16 +476,23 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
         }
     }
 
-    for (k = 0; k < ntokens; k++) {
-        char sig[WX_SIG_HEX_LEN + 1];
-        const char *parts[3];
-        parts[0] = tokens[k];
-        parts[1] = ts;
-        parts[2] = q->val[WX_P_NONCE];
-        wx_signature(sig, parts, 3);
-        if (wx_signature_equals(q->val[WX_P_SIGNATURE],
-                                q->len[WX_P_SIGNATURE], sig)) {
-            break;
+    /* Compared as binary digests, in constant time (apr_crypto_equals). */
+    k = ntokens;
+    if (wx_signature_parse(q->val[WX_P_SIGNATURE], q->len[WX_P_SIGNATURE],
+                           given)) {
+        for (k = 0; k < ntokens; k++) {
+            unsigned char digest[WX_SIG_LEN];
+            wx_bytes_t parts[3];
+            parts[0].p = tokens[k];
+            parts[0].n = strlen(tokens[k]);
+            parts[1].p = ts;
+            parts[1].n = q->len[WX_P_TIMESTAMP];
+            parts[2].p = q->val[WX_P_NONCE];
+            parts[2].n = q->len[WX_P_NONCE];
+            wx_signature_digest(digest, parts, 3);
+            if (apr_crypto_equals(given, digest, WX_SIG_LEN)) {
+                break;
+            }
         }
     }
     if (k == ntokens) {

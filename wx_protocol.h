@@ -18,12 +18,19 @@
 #define WX_MAX_QUERY      16384  /* the whole raw query string */
 #define WX_TOKEN_MIN      3
 #define WX_TOKEN_MAX      32
+#define WX_SIG_LEN       20     /* sha1 */
 #define WX_SIG_HEX_LEN    40     /* hex(sha1) */
 
 /* WxMaxAge: default window, the "off" value and the largest accepted. */
 #define WX_MAX_AGE_DEFAULT 300
 #define WX_MAX_AGE_OFF     (-1)
 #define WX_MAX_AGE_LIMIT   86400
+
+/* A byte range. */
+typedef struct {
+    const char *p;
+    apr_size_t n;
+} wx_bytes_t;
 
 /* Outcomes; wx_result_name() gives the request-note spelling of each. */
 typedef enum {
@@ -52,8 +59,10 @@ typedef enum {
 } wx_param_t;
 
 /*
- * A parsed query: for each known parameter its %-decoded value
- * (NUL-terminated, never holding a NUL) and length, or NULL when absent.
+ * A parsed query: for each known parameter its %-decoded value as bytes
+ * val[i] .. val[i] + len[i] (NOT NUL-terminated: a value without '%' is
+ * read in place in the query string; it never holds a NUL byte), or
+ * val[i] == NULL when absent.
  */
 typedef struct {
     const char *val[WX_P_COUNT];
@@ -77,28 +86,35 @@ const char *wx_token_problem(const char *tok);
  * Only %XX is decoded: '+' stays '+'.  Unknown parameters are skipped.
  * WX_MALFORMED when the query is over WX_MAX_QUERY bytes, or a known
  * parameter is repeated, spelled in a way some application framework would
- * also read as that parameter (case, "+", ".", "[]", %-encoding of the
- * name), badly %-escaped, holds %00, or is over WX_MAX_VALUE bytes.
- * Values are copied into p.
+ * also read as that parameter (another case, "+", " " or "." for "_",
+ * leading spaces, "[...]", a name cut by %00), badly %-escaped, holds %00,
+ * or is over WX_MAX_VALUE bytes.  A name that is only %-encoded ("%6Eonce")
+ * is that parameter to everyone and counts as it.
+ * Values are in place in args, or (when %-decoded) copied into p: they
+ * live as long as both.
  */
 wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
                            const char **why);
 
 /*
- * hex(sha1(concat(sort_bytewise(parts)))): the signature WeChat computes over
+ * sha1(concat(sort_bytewise(parts))): the signature WeChat computes over
  * [token, timestamp, nonce] (plain) or [token, timestamp, nonce, encrypt]
- * (msg_signature).  out receives WX_SIG_HEX_LEN lowercase hex digits and a
- * NUL.  nparts is at most 8.
+ * (msg_signature), as WX_SIG_LEN bytes.  nparts is at most 8.
  */
+void wx_signature_digest(unsigned char digest[WX_SIG_LEN],
+                         const wx_bytes_t *parts, int nparts);
+
+/* The same over C strings, as WX_SIG_HEX_LEN lowercase hex digits and a
+ * NUL. */
 void wx_signature(char out[WX_SIG_HEX_LEN + 1], const char *const *parts,
                   int nparts);
 
 /*
- * Constant-time check of a received signature against the expected one;
- * only the (public) length can end it early.  Non-zero when equal.
+ * A received signature as bytes: non-zero when hex is exactly
+ * WX_SIG_HEX_LEN lowercase hex digits (as WeChat sends), else 0.
  */
-int wx_signature_equals(const char *given, apr_size_t given_len,
-                        const char expected[WX_SIG_HEX_LEN]);
+int wx_signature_parse(const char *hex, apr_size_t len,
+                       unsigned char bin[WX_SIG_LEN]);
 
 /*
  * Verify a plain-mode signed query: signature, timestamp and nonce present

@@ -47,6 +47,14 @@ static void is_int(long got, long want, const char *name)
 
 static apr_pool_t *pool;
 
+/* A parsed value (bytes, not NUL-terminated) against a C string. */
+static void is_val(const wx_query_t *q, wx_param_t id, const char *want,
+                   const char *name)
+{
+    is_str(q->val[id] ? apr_pstrmemdup(pool, q->val[id], q->len[id]) : NULL,
+           want, name);
+}
+
 /* Parse args; return the result and leave the query in *q. */
 static wx_result_t parse(const char *args, wx_query_t *q, const char **why)
 {
@@ -115,7 +123,7 @@ static void test_vector_requests(void)
                  "&nonce=1514711492", &q, &why), WX_OK, "V1 parses");
     is_int(wx_verify_echo(&q, tok, 1, apr_time_from_sec(1714036504), 300,
                           NULL, &why), WX_OK, "V1 verifies at its own time");
-    is_str(q.val[WX_P_ECHOSTR], "4375120948345356249", "V1 echostr");
+    is_val(&q, WX_P_ECHOSTR, "4375120948345356249", "V1 echostr");
     is_int(wx_verify_echo(&q, tok, 1, apr_time_from_sec(1714036504 + 301),
                           300, NULL, &why), WX_STALE, "V1 stale 301 s later");
     is_int(wx_verify_echo(&q, tok, 1, apr_time_from_sec(1800000000),
@@ -127,7 +135,7 @@ static void test_vector_requests(void)
            WX_OK, "V2 parses");
     is_int(wx_verify_plain(&q, tok, 1, apr_time_from_sec(1714037059), 300,
                            NULL, &why), WX_OK, "V2 plain POST query verifies");
-    is_str(q.val[WX_P_OPENID], "o1", "V2 openid kept");
+    is_val(&q, WX_P_OPENID, "o1", "V2 openid kept");
     is_int(wx_verify_echo(&q, tok, 1, apr_time_from_sec(1714037059), 300,
                           NULL, &why), WX_MALFORMED, "V2 without echostr is no "
            "verification GET");
@@ -151,19 +159,26 @@ static void test_decoding(void)
 
     is_int(parse("echostr=a+b%2Bc%2bd%2F%3D%3d", &q, &why), WX_OK,
            "plus and %XX");
-    is_str(q.val[WX_P_ECHOSTR], "a+b+c+d/==", "'+' stays '+', %2B and %2b "
+    is_val(&q, WX_P_ECHOSTR, "a+b+c+d/==", "'+' stays '+', %2B and %2b "
            "become '+', %2F becomes '/'");
     is_int((long)q.len[WX_P_ECHOSTR], 10, "decoded length");
 
+    {
+        const char *args = "nonce=abc&x=1";
+        is_int(parse(args, &q, &why), WX_OK, "plain value");
+        ok(q.val[WX_P_NONCE] == args + 6 && q.len[WX_P_NONCE] == 3,
+           "a value without %% is read in place, not copied");
+    }
+
     is_int(parse("echostr=%E4%B8%AD", &q, &why), WX_OK, "UTF-8 escape");
-    is_str(q.val[WX_P_ECHOSTR], "\xe4\xb8\xad", "bytes as sent");
+    is_val(&q, WX_P_ECHOSTR, "\xe4\xb8\xad", "bytes as sent");
 
     is_int(parse("echostr=a=b=", &q, &why), WX_OK, "'=' inside a value");
-    is_str(q.val[WX_P_ECHOSTR], "a=b=", "value keeps its '='");
+    is_val(&q, WX_P_ECHOSTR, "a=b=", "value keeps its '='");
 
     is_int(parse("echostr=&nonce", &q, &why), WX_OK, "empty values");
-    is_str(q.val[WX_P_ECHOSTR], "", "echostr= is empty, not absent");
-    is_str(q.val[WX_P_NONCE], "", "bare nonce is empty, not absent");
+    is_val(&q, WX_P_ECHOSTR, "", "echostr= is empty, not absent");
+    is_val(&q, WX_P_NONCE, "", "bare nonce is empty, not absent");
     ok(q.val[WX_P_SIGNATURE] == NULL, "signature absent");
 
     is_int(parse(NULL, &q, &why), WX_OK, "no query at all");
@@ -171,7 +186,7 @@ static void test_decoding(void)
     is_int(parse("", &q, &why), WX_OK, "empty query");
     is_int(parse("&&a=1&&b&=&echostr=z&", &q, &why), WX_OK,
            "stray separators and unknown parameters");
-    is_str(q.val[WX_P_ECHOSTR], "z", "... echostr still found");
+    is_val(&q, WX_P_ECHOSTR, "z", "... echostr still found");
 
     /* Broken escapes in one of ours are refused, elsewhere ignored. */
     is_int(parse("echostr=%", &q, &why), WX_MALFORMED, "trailing %");
@@ -234,6 +249,14 @@ static void test_pollution(void)
         {"signature[x]=a&signature=b", "PHP array beside the real one",
          WX_MALFORMED},
         {"nonce%00x=1", "name cut at %00", WX_MALFORMED},
+        {"+signature=a", "PHP drops leading spaces ('+')", WX_MALFORMED},
+        {"%20%20nonce=a", "PHP drops leading spaces (%20)", WX_MALFORMED},
+        {"%6Dsg%5Fsignature=a", "long %-encoded name: msg_signature to all",
+         WX_OK},
+        {"%6D%73%67%5F%73%69%67%6E%61%74%75%72%65=a",
+         "fully %-encoded msg_signature", WX_OK},
+        {"%6D%73%67%5F%73%69%67%6E%61%74%75%72%65=a&msg_signature=b",
+         "fully %-encoded copy beside the plain one", WX_MALFORMED},
         {"%6Eonce=1", "only copy %-encoded: everyone reads nonce",
          WX_OK},
         {"nonces=1&xnonce=2&nonce_=3", "longer names are not ours", WX_OK},
@@ -247,7 +270,9 @@ static void test_pollution(void)
         is_int(parse(c[i].args, &q, &why), c[i].want, c[i].name);
     }
     parse("%6Eonce=1", &q, &why);
-    is_str(q.val[WX_P_NONCE], "1", "%6Eonce is nonce");
+    is_val(&q, WX_P_NONCE, "1", "%6Eonce is nonce");
+    parse("%6D%73%67%5F%73%69%67%6E%61%74%75%72%65=a", &q, &why);
+    is_val(&q, WX_P_MSG_SIGNATURE, "a", "fully encoded msg_signature");
     parse("nonce=1&nonce=2", &q, &why);
     is_str(why, "parameter nonce repeated", "why names the parameter");
     parse("msg.signature=a", &q, &why);
@@ -299,9 +324,45 @@ static void test_verify(void)
                        sig), &q, &why);
     is_int(wx_verify_plain(&q, toks, 2, now, 300, NULL, &why),
            WX_BAD_SIGNATURE, "41 hex digits");
-    ok(wx_signature_equals(sig, 40, sig), "equals: same");
-    ok(!wx_signature_equals(upper, 40, sig), "equals: differs");
-    ok(!wx_signature_equals(sig, 39, sig), "equals: short");
+    {
+        unsigned char bin[WX_SIG_LEN], digest[WX_SIG_LEN];
+        /* byte ranges inside larger strings: nothing may read past n */
+        wx_bytes_t b[3] = {{"OldTok3nXX", 8}, {"1700000000999", 10},
+                           {"n1n1", 2}};
+        wx_signature_digest(digest, b, 3);
+        ok(wx_signature_parse(sig, 40, bin)
+           && memcmp(bin, digest, WX_SIG_LEN) == 0,
+           "parse: hex back to the digest");
+        ok(!wx_signature_parse(upper, 40, bin), "parse: upper case refused");
+        ok(!wx_signature_parse(sig, 39, bin), "parse: 39 digits refused");
+        /* Every byte value at every position: only 0-9 a-f parse, and to
+         * the value a plain reading gives. */
+        {
+            int pos, c, wrong = 0;
+            for (pos = 0; pos < WX_SIG_HEX_LEN; pos++) {
+                for (c = 0; c < 256; c++) {
+                    char h[WX_SIG_HEX_LEN];
+                    unsigned char out[WX_SIG_LEN];
+                    int valid = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                    int nib = c <= '9' ? c - '0' : c - 'a' + 10;
+                    memcpy(h, sig, WX_SIG_HEX_LEN);
+                    h[pos] = (char)c;
+                    if (wx_signature_parse(h, WX_SIG_HEX_LEN, out) != valid) {
+                        wrong++;
+                    }
+                    else if (valid
+                             && ((pos % 2 ? out[pos / 2] & 0x0f
+                                          : out[pos / 2] >> 4) != nib
+                                 || memcmp(out, bin, pos / 2) != 0)) {
+                        wrong++;
+                    }
+                }
+            }
+            is_int(wrong, 0, "parse: all 256 byte values at all 40 places");
+        }
+        ok(!wx_signature_parse("g464b24fc39322e44b38aa78f5edd27bd1441696",
+                               40, bin), "parse: non-hex refused");
+    }
 
     /* Freshness, both ways, at and past the edge. */
     parse(args, &q, &why);
