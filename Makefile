@@ -6,6 +6,8 @@
 #   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
 #                   foreground, with a demo token and a signed curl to try
 #   make bench      the module against a no-check baseline (wrk, callgrind)
+#   make memcheck   the Apache::Test suite with apache2 -X under valgrind
+#   make fuzz       libFuzzer harnesses of the core (FUZZ_SECONDS, 60 each)
 #   make clean
 
 APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
@@ -25,7 +27,7 @@ SRC     = mod_wx_valid.c wx_protocol.c
 MODULE  = .libs/mod_wx_valid.so
 UNIT    = build/wx_protocol_test
 
-.PHONY: all install test unit apache-test run bench deps clean FORCE
+.PHONY: all install test unit apache-test run bench memcheck fuzz deps clean FORCE
 
 all: $(MODULE)
 
@@ -92,6 +94,14 @@ build/core_bench: bench/core_bench.c wx_protocol.c wx_protocol.h
 
 bench: deps all $(BENCH_MODULE) build/core_bench
 	APXS=$(APXS) tools/bench
+
+# One MPM: under valgrind, the server is a single process anyway.
+memcheck: deps
+	$(MAKE) STRICT=1 all
+	WX_VALGRIND=1 APXS=$(APXS) MPMS=event tools/apache-test
+
+fuzz: deps
+	APXS=$(APXS) tools/fuzz
 
 clean:
 	rm -rf .libs build *.la *.lo *.slo *.o bench/.libs bench/*.la bench/*.lo \

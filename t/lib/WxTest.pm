@@ -56,14 +56,15 @@ sub lines_since { _since(catfile(t_logs(), 'error_log'), shift) }
 sub wx_lines_since { grep { /\[wx_valid:/ } lines_since(shift) }
 
 # The access log of "%m %U %>s %{wx-valid}n": written after the response
-# went out, so wait (bounded) for the expected number of new lines.
+# went out, so wait (bounded: 10 s, for valgrind runs) for the expected
+# number of new lines.
 sub note_mark { _mark(catfile(t_logs(), 'wx_note_log')) }
 
 sub note_since {
     my ($mark, $want) = @_;
     $want //= 1;
     my @l;
-    for (1 .. 40) {
+    for (1 .. 200) {
         @l = _since(catfile(t_logs(), 'wx_note_log'), $mark);
         last if @l >= $want;
         sleep 0.05;
