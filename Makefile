@@ -7,6 +7,7 @@
 #                   foreground, with a demo token and a signed curl to try
 #   make bench      the module against a no-check baseline (wrk, callgrind)
 #   make memcheck   the Apache::Test suite with apache2 -X under valgrind
+#   make soak       60 s of mixed load across graceful restarts
 #   make fuzz       libFuzzer harnesses of the core (FUZZ_SECONDS, 60 each)
 #   make clean
 
@@ -27,7 +28,7 @@ SRC     = mod_wx_valid.c wx_protocol.c
 MODULE  = .libs/mod_wx_valid.so
 UNIT    = build/wx_protocol_test
 
-.PHONY: all install test unit apache-test run bench memcheck fuzz deps clean FORCE
+.PHONY: all install test unit apache-test run bench memcheck soak fuzz deps clean FORCE
 
 all: $(MODULE)
 
@@ -102,6 +103,9 @@ memcheck: deps
 
 fuzz: deps
 	APXS=$(APXS) tools/fuzz
+
+soak: deps all $(BENCH_MODULE)
+	APXS=$(APXS) tools/soak
 
 clean:
 	rm -rf .libs build *.la *.lo *.slo *.o bench/.libs bench/*.la bench/*.lo \

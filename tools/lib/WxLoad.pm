@@ -1,0 +1,161 @@
+package WxLoad;
+# The load harness shared by tools/bench and tools/soak: one Apache with
+# mod_wx_valid and the no-check baseline (bench/mod_wx_bench.c) on
+# loopback, in a world-readable temporary folder (as root the server runs
+# as nobody, who may not read a checkout under /root).
+use strict;
+use warnings FATAL => 'all';
+
+use Digest::SHA qw(sha1_hex);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+
+our $TOKEN = 'BenchTok3n2026';
+
+sub new {
+    my ($class, %o) = @_;
+    my $apxs = $o{apxs} || 'apxs';
+    my $self = bless {
+        top  => $o{top},
+        port => $o{port},
+        mpm  => $o{mpm} || 'event',
+        loglevel => $o{loglevel} || 'warn',
+    }, $class;
+    chomp($self->{libexec} = `$apxs -q LIBEXECDIR`);
+    chomp(my $sbindir = `$apxs -q SBINDIR`);
+    chomp(my $target  = `$apxs -q TARGET`);
+    $self->{httpd} = "$sbindir/$target";
+
+    my $dir = $self->{dir} = tempdir("wx_valid-$o{name}.XXXXXX", TMPDIR => 1,
+                                     CLEANUP => !$o{keep});
+    chmod 0755, $dir;
+    mkdir "$dir/htdocs";
+    for my $d (qw(static guarded)) {
+        mkdir "$dir/htdocs/$d";
+        open my $fh, '>', "$dir/htdocs/$d/tiny.txt" or die $!;
+        print $fh "ok\n";
+        close $fh;
+    }
+    system('chmod', '-R', 'a+rX', $dir) == 0 or die;
+    $self->{conf} = "$dir/httpd.conf";
+    my $user = '';
+    if ($> == 0) {
+        my $group = getgrgid((getpwnam('nobody'))[3]);
+        $user = "User nobody\nGroup $group";
+    }
+    $self->write_conf($self->{conf}, $dir, $user, $self->{mpm});
+    return $self;
+}
+
+sub dir   { $_[0]{dir} }
+sub conf  { $_[0]{conf} }
+sub httpd { $_[0]{httpd} }
+sub base  { "http://127.0.0.1:$_[0]{port}" }
+
+# $run holds the pid file and the error log.
+sub write_conf {
+    my ($self, $file, $run, $user_lines, $mpm) = @_;
+    my ($dir, $port, $libexec, $top) = @$self{qw(dir port libexec top)};
+    open my $cf, '>', $file or die "$file: $!";
+    print $cf <<"EOF";
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$run/httpd.pid"
+DefaultRuntimeDir "$run"
+ErrorLog "$run/error_log"
+LogLevel $self->{loglevel}
+$user_lines
+LoadModule mpm_${mpm}_module "$libexec/mod_mpm_${mpm}.so"
+LoadModule authz_core_module "$libexec/mod_authz_core.so"
+LoadModule mime_module "$libexec/mod_mime.so"
+LoadModule wx_valid_module "$top/.libs/mod_wx_valid.so"
+LoadModule wx_bench_module "$top/bench/.libs/mod_wx_bench.so"
+TypesConfig /etc/mime.types
+KeepAlive On
+MaxKeepAliveRequests 0
+DocumentRoot "$dir/htdocs"
+<Directory "$dir/htdocs">
+    Require all granted
+</Directory>
+<Location /base>
+    SetHandler wx-bench-echo
+</Location>
+<Location /wx>
+    SetHandler wx-valid
+    WxToken $TOKEN
+    WxMaxAge 3600
+</Location>
+<Directory "$dir/htdocs/guarded">
+    WxToken $TOKEN
+    WxMaxAge 3600
+    Require wx-signature
+</Directory>
+EOF
+    close $cf;
+}
+
+# A query signed with $TOKEN now (valid for WxMaxAge 3600).
+sub signed_query {
+    my ($self) = @_;
+    my $ts = time;
+    my $nonce = '1514711492';
+    my $sig = sha1_hex(join '', sort($TOKEN, $ts, $nonce));
+    return "signature=$sig&timestamp=$ts&nonce=$nonce";
+}
+
+sub ctl {
+    my ($self, $what) = @_;
+    system($self->{httpd}, '-f', $self->{conf}, '-k', $what) == 0
+        or die "$self->{httpd} -k $what failed (see $self->{dir}/error_log)\n";
+}
+
+sub wait_port {
+    my ($self, $timeout) = @_;
+    for (1 .. $timeout * 20) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    die "nothing listens on 127.0.0.1:$self->{port} (see $self->{dir}/error_log)\n";
+}
+
+sub wait_down {
+    my ($self) = @_;
+    for (1 .. 200) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
+        return 1 unless $s;
+        close $s;
+        sleep 0.05;
+    }
+    die "the server on $self->{port} does not stop\n";
+}
+
+sub start { my $s = shift; $s->ctl('start'); $s->{up} = 1; $s->wait_port(10) }
+sub stop  { my $s = shift; $s->ctl('stop'); $s->{up} = 0; $s->wait_down }
+
+# A run that dies half-way leaves no server behind.
+sub DESTROY {
+    my ($s) = @_;
+    local ($?, $@);
+    system("$s->{httpd} -f $s->{conf} -k stop >/dev/null 2>&1") if $s->{up};
+}
+
+sub median {
+    my @v = sort { $a <=> $b } @_;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+sub machine {
+    my ($self) = @_;
+    chomp(my $cpu = `grep -m1 'model name' /proc/cpuinfo | cut -d: -f2`);
+    $cpu =~ s/^\s+//;
+    chomp(my $ncpu = `nproc`);
+    chomp(my $version = `$self->{httpd} -v | head -1`);
+    $version =~ s/^Server version:\s*//;
+    return sprintf '%s cores, %s; %s, %s MPM', $ncpu, $cpu, $version,
+                   $self->{mpm};
+}
+
+1;
