@@ -1,19 +1,19 @@
 /*
  * fuzz/fuzz_query.c: libFuzzer harness for wx_query_parse() and what the
  * module does with its result: wx_echo_problem(), wx_verify_plain(),
- * wx_signature() and wx_signature_equals().
+ * wx_signature_digest(), wx_signature() and wx_signature_parse().
  *
  * The input is a raw query string, as r->args: a C string, so the bytes up
  * to the first NUL (or all of them) are copied into a NUL-terminated buffer
- * of their own size, for ASan to catch any read past it.
+ * of their own size, for ASan to catch any read past it.  The values
+ * wx_query_parse() returns are byte ranges (not NUL-terminated), read in
+ * place in args or from a pool copy, where ASan cannot see a read past
+ * their end; so every consumer is also run on copies of them in heap
+ * blocks of exactly their length.
  *
  * Every result is checked against a small independent model of the contract
  * in wx_protocol.h and README ("Parameter pollution"); any disagreement
  * aborts, which libFuzzer reports as a crash.
- *
- * Defining WX_FUZZ_ALLOW_FAIL_CLOSED (tools/fuzz: FUZZ_CFLAGS=-D...) accepts
- * WX_MALFORMED where the model says WX_OK (a refused request, never a
- * wrongly accepted one), to keep fuzzing past such a known deviation.
  *
  * Build and run: tools/fuzz.
  */
@@ -50,6 +50,7 @@ static const char *const names[WX_P_COUNT] = {
 
 /* ---- the model ---------------------------------------------------------- */
 
+/* A %XX digit, either case. */
 static int ref_hex(unsigned char c)
 {
     static const char digits[] = "0123456789abcdef";
@@ -89,8 +90,9 @@ static long ref_decode(char *dst, const char *src, size_t n)
 
 /*
  * Which known parameter a lenient framework reads this name as, or -1:
- * valid %XX and '+' decoded, cut at '[' or NUL, ' ' and '.' as '_', ASCII
- * case folded (the spellings listed in wx_protocol.h and the README).
+ * valid %XX and '+' decoded, cut at '[' or NUL, leading spaces dropped
+ * (PHP), ' ' and '.' as '_', ASCII case folded (the spellings listed in
+ * wx_protocol.h and the README).
  */
 static int ref_framework_id(const char *name, size_t n)
 {
@@ -112,6 +114,9 @@ static int ref_framework_id(const char *name, size_t n)
         if (c == '[' || c == '\0') {
             break;
         }
+        if (c == ' ' && o == 0) {
+            continue;                   /* PHP: leading spaces dropped */
+        }
         if (c == ' ' || c == '.') {
             c = '_';
         }
@@ -119,7 +124,7 @@ static int ref_framework_id(const char *name, size_t n)
             c = (unsigned char)(c + ('a' - 'A'));
         }
         if (o == sizeof(out) - 1) {
-            return -1;
+            return -1;                  /* longer than any of ours */
         }
         out[o++] = (char)c;
     }
@@ -133,18 +138,21 @@ static int ref_framework_id(const char *name, size_t n)
 }
 
 typedef struct {
-    const char *val[WX_P_COUNT];
+    const char *val[WX_P_COUNT];   /* decoded, NUL-terminated, in arena */
     size_t len[WX_P_COUNT];
+    const char *raw[WX_P_COUNT];   /* the raw value in args */
+    size_t rawlen[WX_P_COUNT];
 } ref_query_t;
 
 /*
  * The contract: over WX_MAX_QUERY bytes is malformed; a name some framework
  * reads as a known parameter must %-decode to exactly that name ("%6Eonce"
- * counts as nonce, "Nonce", "msg.signature", "signature[]" do not), appear
- * once, and carry a value that %-decodes (no %00) to at most WX_MAX_VALUE
- * bytes.  arena: room for strlen(args) + 16 bytes (the stored values are
- * disjoint parts of args, plus their NULs; the scratch for the current
- * segment follows them).
+ * and a name wholly %-encoded count as it; "Nonce", "msg.signature",
+ * "signature[]", "+nonce", "%20nonce" do not), appear once, and carry a
+ * value that %-decodes (no %00) to at most WX_MAX_VALUE bytes.
+ * arena: room for strlen(args) + 16 bytes (the stored values are disjoint
+ * parts of args, plus their NULs; the scratch for the current segment
+ * follows them).
  */
 static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
 {
@@ -162,6 +170,8 @@ static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
         int id = ref_framework_id(seg, namelen);
 
         if (id >= 0) {
+            const char *raw = eq ? eq + 1 : seg + seglen;
+            size_t rawlen = eq ? seglen - namelen - 1 : 0;
             long dn = ref_decode(arena, seg, namelen), dv;
             if (dn < 0 || (size_t)dn != strlen(names[id])
                 || memcmp(arena, names[id], (size_t)dn) != 0) {
@@ -170,14 +180,15 @@ static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
             if (rq->val[id] != NULL) {
                 return WX_MALFORMED;
             }
-            dv = ref_decode(arena, eq ? eq + 1 : "",
-                            eq ? seglen - namelen - 1 : 0);
+            dv = ref_decode(arena, raw, rawlen);
             if (dv < 0 || dv > WX_MAX_VALUE) {
                 return WX_MALFORMED;
             }
             arena[dv] = '\0';
             rq->val[id] = arena;
             rq->len[id] = (size_t)dv;
+            rq->raw[id] = raw;
+            rq->rawlen[id] = rawlen;
             arena += dv + 1;
         }
         if (!amp) {
@@ -187,34 +198,74 @@ static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
     }
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Byte-wise order, a proper prefix first. */
+static int ref_bytes_cmp(const void *pa, const void *pb)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const wx_bytes_t *a = pa, *b = pb;
+    size_t i;
+
+    for (i = 0; i < a->n && i < b->n; i++) {
+        unsigned char x = (unsigned char)a->p[i], y = (unsigned char)b->p[i];
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return a->n < b->n ? -1 : a->n > b->n;
 }
 
-/* hex(sha1(concat(sort(parts)))), computed without wx_signature(). */
-static void ref_signature(char out[WX_SIG_HEX_LEN + 1],
-                          const char *const *parts, int nparts)
+/* sha1(concat(sort(parts))), computed without wx_protocol.c. */
+static void ref_digest(unsigned char d[WX_SIG_LEN], const wx_bytes_t *parts,
+                       int nparts)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *sorted[8];
-    unsigned char d[APR_SHA1_DIGESTSIZE];
+    wx_bytes_t sorted[8];
     apr_sha1_ctx_t ctx;
     int i;
 
+    CHECK(nparts >= 0 && nparts <= 8);
     memcpy(sorted, parts, (size_t)nparts * sizeof(*parts));
-    qsort(sorted, (size_t)nparts, sizeof(*sorted), cmp_str);
+    qsort(sorted, (size_t)nparts, sizeof(*sorted), ref_bytes_cmp);
     apr_sha1_init(&ctx);
     for (i = 0; i < nparts; i++) {
-        apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[i],
-                               (unsigned int)strlen(sorted[i]));
+        apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[i].p,
+                               (unsigned int)sorted[i].n);
     }
     apr_sha1_final(d, &ctx);
-    for (i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
+}
+
+static void ref_hexify(char out[WX_SIG_HEX_LEN + 1],
+                       const unsigned char d[WX_SIG_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    int i;
+
+    for (i = 0; i < WX_SIG_LEN; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[WX_SIG_HEX_LEN] = '\0';
+}
+
+/* Lowercase hex digit values, -1 for every other byte (LLVMFuzzerInitialize). */
+static int ref_lower[256];
+
+/* wx_signature_parse() as the header states it: a table, byte by byte. */
+static int ref_sig_parse(const char *hex, size_t len,
+                         unsigned char bin[WX_SIG_LEN])
+{
+    size_t i;
+
+    if (len != WX_SIG_HEX_LEN) {
+        return 0;
+    }
+    for (i = 0; i < WX_SIG_LEN; i++) {
+        int hi = ref_lower[(unsigned char)hex[2 * i]];
+        int lo = ref_lower[(unsigned char)hex[2 * i + 1]];
+        if (hi < 0 || lo < 0) {
+            return 0;
+        }
+        bin[i] = (unsigned char)(hi * 16 + lo);
+    }
+    return 1;
 }
 
 static int present(const wx_query_t *q, int id)
@@ -241,12 +292,17 @@ static wx_result_t ref_verify(const wx_query_t *q, int ntokens,
         }
     }
     for (k = 0; k < ntokens; k++) {
-        const char *parts[3];
+        wx_bytes_t parts[3];
+        unsigned char d[WX_SIG_LEN];
         char sig[WX_SIG_HEX_LEN + 1];
-        parts[0] = toks[k];
-        parts[1] = ts;
-        parts[2] = q->val[WX_P_NONCE];
-        ref_signature(sig, parts, 3);
+        parts[0].p = toks[k];
+        parts[0].n = strlen(toks[k]);
+        parts[1].p = ts;
+        parts[1].n = tslen;
+        parts[2].p = q->val[WX_P_NONCE];
+        parts[2].n = q->len[WX_P_NONCE];
+        ref_digest(d, parts, 3);
+        ref_hexify(sig, d);
         if (q->len[WX_P_SIGNATURE] == WX_SIG_HEX_LEN
             && memcmp(q->val[WX_P_SIGNATURE], sig, WX_SIG_HEX_LEN) == 0) {
             break;
@@ -279,6 +335,28 @@ static wx_result_t ref_verify(const wx_query_t *q, int ntokens,
 
 /* ---- checks ------------------------------------------------------------- */
 
+/* A heap block of exactly n bytes holding src (no NUL added). */
+static char tight_empty[1];
+
+static char *tight(const char *src, size_t n)
+{
+    char *b = malloc(n);
+
+    if (b == NULL) {
+        CHECK(n == 0);
+        return tight_empty;
+    }
+    memcpy(b, src, n);
+    return b;
+}
+
+static void tight_free(const char *b)
+{
+    if (b != NULL && b != tight_empty) {
+        free((void *)b);
+    }
+}
+
 static void check_hex40(const char *s)
 {
     int i;
@@ -289,26 +367,77 @@ static void check_hex40(const char *s)
     CHECK(s[WX_SIG_HEX_LEN] == '\0');
 }
 
-/* wx_signature() against the model, in the given order and reversed. */
-static void check_signature(const char *const *parts, int nparts,
-                            char out[WX_SIG_HEX_LEN + 1])
+/* wx_signature_parse() against the model. */
+static int check_parse(const char *hex, size_t len)
 {
-    const char *rev[8];
-    char want[WX_SIG_HEX_LEN + 1], again[WX_SIG_HEX_LEN + 1];
+    unsigned char bin[WX_SIG_LEN], want[WX_SIG_LEN];
+    int ok, want_ok;
+
+    memset(bin, 0x5A, sizeof(bin));
+    ok = wx_signature_parse(hex, len, bin);
+    want_ok = ref_sig_parse(hex, len, want);
+    CHECK((ok != 0) == want_ok);
+    if (ok) {
+        CHECK(memcmp(bin, want, WX_SIG_LEN) == 0);
+    }
+    return want_ok;
+}
+
+/* The 40 bytes at hex, each in turn replaced by bytes at the edges of the
+ * ranges a SWAR test has to tell apart. */
+static void check_parse_edges(const char *hex)
+{
+    static const unsigned char edge[] = {
+        0x00, '/', '0', '9', ':', '@', 'A', 'F', 'G', '`', 'a', 'f', 'g',
+        0x7f, 0x80, 0xb0, 0xc6, 0xe1, 0xff
+    };
+    char *b = tight(hex, WX_SIG_HEX_LEN);
+    size_t i, e;
+
+    for (i = 0; i < WX_SIG_HEX_LEN; i++) {
+        char keep = b[i];
+        for (e = 0; e < sizeof(edge); e++) {
+            b[i] = (char)edge[e];
+            check_parse(b, WX_SIG_HEX_LEN);
+        }
+        b[i] = keep;
+    }
+    tight_free(b);
+}
+
+/*
+ * wx_signature_digest() against the model, in the given order and
+ * reversed; wx_signature() over the same parts as C strings (cstr) is its
+ * hex, which wx_signature_parse() turns back into it.
+ */
+static void check_digest(const wx_bytes_t *parts, const char *const *cstr,
+                         int nparts, unsigned char out[WX_SIG_LEN])
+{
+    wx_bytes_t rev[8];
+    unsigned char want[WX_SIG_LEN], again[WX_SIG_LEN], bin[WX_SIG_LEN];
+    char hex[WX_SIG_HEX_LEN + 2], want_hex[WX_SIG_HEX_LEN + 1];
     int i;
 
-    memset(out, 'X', WX_SIG_HEX_LEN + 1);
-    wx_signature(out, parts, nparts);
-    check_hex40(out);
-    ref_signature(want, parts, nparts);
-    CHECK(memcmp(out, want, WX_SIG_HEX_LEN + 1) == 0);
+    memset(out, 0x5A, WX_SIG_LEN);
+    wx_signature_digest(out, parts, nparts);
+    ref_digest(want, parts, nparts);
+    CHECK(memcmp(out, want, WX_SIG_LEN) == 0);
     for (i = 0; i < nparts; i++) {
         rev[i] = parts[nparts - 1 - i];
     }
-    wx_signature(again, rev, nparts);
-    CHECK(memcmp(out, again, WX_SIG_HEX_LEN + 1) == 0);
-    CHECK(wx_signature_equals(out, WX_SIG_HEX_LEN, want));
-    CHECK(!wx_signature_equals(out, WX_SIG_HEX_LEN - 1, want));
+    wx_signature_digest(again, rev, nparts);
+    CHECK(memcmp(again, want, WX_SIG_LEN) == 0);
+
+    memset(hex, 'X', sizeof(hex));
+    wx_signature(hex, cstr, nparts);
+    check_hex40(hex);
+    CHECK(hex[WX_SIG_HEX_LEN + 1] == 'X');
+    ref_hexify(want_hex, want);
+    CHECK(memcmp(hex, want_hex, WX_SIG_HEX_LEN + 1) == 0);
+    CHECK(wx_signature_parse(hex, WX_SIG_HEX_LEN, bin)
+          && memcmp(bin, want, WX_SIG_LEN) == 0);
+    CHECK(!wx_signature_parse(hex, WX_SIG_HEX_LEN - 1, bin));
+    CHECK(!wx_signature_parse(hex, WX_SIG_HEX_LEN + 1, bin));
 }
 
 static void check_verify(const wx_query_t *q, apr_int64_t now_sec)
@@ -343,42 +472,54 @@ static void check_verify(const wx_query_t *q, apr_int64_t now_sec)
     }
 }
 
-static void check_consumers(const wx_query_t *q)
+/* q: wx_query_parse()'s result; rq: the model's (NUL-terminated values). */
+static void check_consumers(const wx_query_t *q, const ref_query_t *rq)
 {
-    const char *echo = wx_echo_problem(q);
-    const char *parts[8];
-    char sig[WX_SIG_HEX_LEN + 1];
+    wx_query_t qc;
+    wx_bytes_t parts[8];
+    const char *cstr[8];
+    unsigned char d[WX_SIG_LEN];
+    const char *echo;
     int i, n;
 
+    /* every value in a block of its own length */
+    for (i = 0; i < WX_P_COUNT; i++) {
+        qc.val[i] = q->val[i] ? tight(q->val[i], q->len[i]) : NULL;
+        qc.len[i] = q->len[i];
+    }
+
     /* echostr */
-    if (q->val[WX_P_ECHOSTR] == NULL) {
+    echo = wx_echo_problem(&qc);
+    if (qc.val[WX_P_ECHOSTR] == NULL) {
         CHECK(echo != NULL && strcmp(echo, "echostr missing") == 0);
     }
-    else if (q->len[WX_P_ECHOSTR] == 0) {
+    else if (qc.len[WX_P_ECHOSTR] == 0) {
         CHECK(echo != NULL && strcmp(echo, "echostr empty") == 0);
     }
     else {
         CHECK(echo == NULL);
     }
 
-    /* the signature as received */
-    check_verify(q, NOW_SEC);
-    if (q->val[WX_P_SIGNATURE] != NULL
-        && q->len[WX_P_SIGNATURE] >= WX_SIG_HEX_LEN) {
-        CHECK(wx_signature_equals(q->val[WX_P_SIGNATURE],
-                                  q->len[WX_P_SIGNATURE],
-                                  q->val[WX_P_SIGNATURE])
-              == (q->len[WX_P_SIGNATURE] == WX_SIG_HEX_LEN));
+    /* the signatures as received */
+    check_verify(&qc, NOW_SEC);
+    for (i = WX_P_SIGNATURE; i <= WX_P_MSG_SIGNATURE; i++) {
+        if (qc.val[i] != NULL) {
+            check_parse(qc.val[i], qc.len[i]);
+            if (qc.len[i] >= WX_SIG_HEX_LEN) {
+                check_parse(qc.val[i], WX_SIG_HEX_LEN);
+                check_parse_edges(qc.val[i]);
+            }
+        }
     }
 
     /* re-signed with each token, to reach the stale/ok paths */
-    if (q->val[WX_P_TIMESTAMP] != NULL && q->val[WX_P_NONCE] != NULL) {
+    if (qc.val[WX_P_TIMESTAMP] != NULL && qc.val[WX_P_NONCE] != NULL) {
         /* the timestamp's value when all digits and small enough that
          * t + 301 seconds still fits apr_time_t; else 0 */
         apr_int64_t t = 0;
-        size_t d;
-        for (d = 0; d < q->len[WX_P_TIMESTAMP]; d++) {
-            char c = q->val[WX_P_TIMESTAMP][d];
+        size_t k;
+        for (k = 0; k < qc.len[WX_P_TIMESTAMP]; k++) {
+            char c = qc.val[WX_P_TIMESTAMP][k];
             if (c < '0' || c > '9' || t > APR_INT64_C(100000000000)) {
                 t = 0;
                 break;
@@ -386,11 +527,19 @@ static void check_consumers(const wx_query_t *q)
             t = t * 10 + (c - '0');
         }
         for (i = 0; i < 2; i++) {
-            wx_query_t q2 = *q;
-            parts[0] = tokens[i];
-            parts[1] = q->val[WX_P_TIMESTAMP];
-            parts[2] = q->val[WX_P_NONCE];
-            check_signature(parts, 3, sig);
+            wx_query_t q2 = qc;
+            char hex[WX_SIG_HEX_LEN + 1], *sig;
+            parts[0].p = cstr[0] = tokens[i];
+            parts[0].n = strlen(tokens[i]);
+            parts[1].p = qc.val[WX_P_TIMESTAMP];
+            parts[1].n = qc.len[WX_P_TIMESTAMP];
+            cstr[1] = rq->val[WX_P_TIMESTAMP];
+            parts[2].p = qc.val[WX_P_NONCE];
+            parts[2].n = qc.len[WX_P_NONCE];
+            cstr[2] = rq->val[WX_P_NONCE];
+            check_digest(parts, cstr, 3, d);
+            ref_hexify(hex, d);
+            sig = tight(hex, WX_SIG_HEX_LEN);
             q2.val[WX_P_SIGNATURE] = sig;
             q2.len[WX_P_SIGNATURE] = WX_SIG_HEX_LEN;
             check_verify(&q2, NOW_SEC);
@@ -402,23 +551,95 @@ static void check_consumers(const wx_query_t *q)
                     check_verify(&q2, t + edge[e]);
                 }
             }
+            /* the same digest in upper case is refused */
+            for (k = 0; k < WX_SIG_HEX_LEN; k++) {
+                if (sig[k] >= 'a' && sig[k] <= 'f') {
+                    sig[k] = (char)(sig[k] - 'a' + 'A');
+                }
+            }
+            if (memcmp(sig, hex, WX_SIG_HEX_LEN) != 0) {
+                CHECK(!check_parse(sig, WX_SIG_HEX_LEN));
+                check_verify(&q2, NOW_SEC);
+            }
+            tight_free(sig);
         }
     }
 
-    /* a token and every parameter present: up to 8 parts */
+    /* a token and every parameter present: up to 8 parts, some of them
+     * (echostr, openid) long enough to pass the 256-byte buffer */
     n = 0;
-    parts[n++] = tokens[0];
+    parts[n].p = cstr[n] = tokens[0];
+    parts[n++].n = strlen(tokens[0]);
     for (i = 0; i < WX_P_COUNT; i++) {
-        if (q->val[i] != NULL) {
-            parts[n++] = q->val[i];
+        if (qc.val[i] != NULL) {
+            parts[n].p = qc.val[i];
+            parts[n].n = qc.len[i];
+            cstr[n++] = rq->val[i];
         }
     }
-    check_signature(parts, n, sig);
+    check_digest(parts, cstr, n, d);
+
+    for (i = 0; i < WX_P_COUNT; i++) {
+        tight_free(qc.val[i]);
+    }
+}
+
+/* Every byte at every position of a few valid signatures, and every pair of
+ * bytes at each pair of neighbours in the first eight. */
+static void check_parse_exhaustive(void)
+{
+    static const char *const base[] = {
+        "0000000000000000000000000000000000000000",
+        "ffffffffffffffffffffffffffffffffffffffff",
+        "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a",
+        "f464b24fc39322e44b38aa78f5edd27bd1441696"
+    };
+    size_t k, i;
+    int x, y;
+
+    for (k = 0; k < sizeof(base) / sizeof(base[0]); k++) {
+        char *b = tight(base[k], WX_SIG_HEX_LEN);
+        CHECK(check_parse(b, WX_SIG_HEX_LEN));
+        for (i = 0; i < WX_SIG_HEX_LEN; i++) {
+            char keep = b[i];
+            for (x = 0; x < 256; x++) {
+                b[i] = (char)x;
+                check_parse(b, WX_SIG_HEX_LEN);
+            }
+            b[i] = keep;
+        }
+        if (k == 3) {
+            for (i = 0; i + 1 < 8; i++) {
+                char k0 = b[i], k1 = b[i + 1];
+                for (x = 0; x < 256; x++) {
+                    for (y = 0; y < 256; y++) {
+                        b[i] = (char)x;
+                        b[i + 1] = (char)y;
+                        check_parse(b, WX_SIG_HEX_LEN);
+                    }
+                }
+                b[i] = k0;
+                b[i + 1] = k1;
+            }
+        }
+        /* every other length (41: the NUL too) */
+        for (i = 0; i <= WX_SIG_HEX_LEN + 1; i++) {
+            if (i != WX_SIG_HEX_LEN) {
+                char *s = tight(base[k], i);
+                CHECK(!check_parse(s, i));
+                tight_free(s);
+            }
+        }
+        tight_free(b);
+    }
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    static const char digits[] = "0123456789abcdef";
     wx_query_t q;
+    wx_bytes_t none = {"", 0};
+    unsigned char d[WX_SIG_LEN], want[WX_SIG_LEN];
     const char *why = NULL;
     int i;
 
@@ -429,6 +650,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_query: cannot initialise APR\n");
         abort();
     }
+    for (i = 0; i < 256; i++) {
+        const char *c = i ? strchr(digits, i) : NULL;
+        ref_lower[i] = c ? (int)(c - digits) : -1;
+    }
     for (i = 0; i < WX_P_COUNT; i++) {
         CHECK(strcmp(wx_param_name((wx_param_t)i), names[i]) == 0);
     }
@@ -436,6 +661,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (i = 0; i < WX_P_COUNT; i++) {
         CHECK(q.val[i] == NULL);
     }
+    /* no parts, and one empty part: sha1("") */
+    wx_signature_digest(d, &none, 0);
+    ref_digest(want, &none, 0);
+    CHECK(memcmp(d, want, WX_SIG_LEN) == 0);
+    wx_signature_digest(d, &none, 1);
+    CHECK(memcmp(d, want, WX_SIG_LEN) == 0);
+    check_parse_exhaustive();
     return 0;
 }
 
@@ -443,16 +675,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nul = memchr(data, 0, size);
     size_t n = nul ? (size_t)(nul - data) : size;
-    char *args = malloc(n + 1), *arena = malloc(n + 16);
+    char *args = malloc(n + 1), *orig = malloc(n + 1), *arena = malloc(n + 16);
     const char *why = NULL;
     wx_query_t q;
     ref_query_t rq;
     wx_result_t rc, want;
     int i;
 
-    CHECK(args != NULL && arena != NULL);
+    CHECK(args != NULL && orig != NULL && arena != NULL);
     memcpy(args, data, n);
     args[n] = '\0';
+    memcpy(orig, args, n + 1);
 
     memset(&q, 0xA5, sizeof(q));
     rc = wx_query_parse(pool, args, &q, &why);
@@ -462,30 +695,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(why != NULL && *why != '\0');
     }
     CHECK(n <= WX_MAX_QUERY || rc == WX_MALFORMED);
+    CHECK(memcmp(args, orig, n + 1) == 0);
 
     want = ref_parse(args, &rq, arena);
-#ifdef WX_FUZZ_ALLOW_FAIL_CLOSED
-    CHECK(rc == want || (rc == WX_MALFORMED && want == WX_OK));
-#else
     CHECK(rc == want);
-#endif
 
     if (rc == WX_OK) {
+        uintptr_t lo = (uintptr_t)args, hi = (uintptr_t)(args + n);
         for (i = 0; i < WX_P_COUNT; i++) {
+            uintptr_t v = (uintptr_t)q.val[i];
             if (q.val[i] == NULL) {
                 CHECK(rq.val[i] == NULL);
                 continue;
             }
-            CHECK(strlen(q.val[i]) == q.len[i]);
             CHECK(q.len[i] <= WX_MAX_VALUE);
+            CHECK(memchr(q.val[i], '\0', q.len[i]) == NULL);
             CHECK(rq.val[i] != NULL && rq.len[i] == q.len[i]
                   && memcmp(rq.val[i], q.val[i], q.len[i]) == 0);
+            if (memchr(rq.raw[i], '%', rq.rawlen[i]) == NULL) {
+                /* read in place */
+                CHECK(q.val[i] == rq.raw[i]);
+            }
+            else {
+                /* %-decoded into a copy, never over args */
+                CHECK(v + q.len[i] <= lo || v >= hi);
+            }
         }
-        check_consumers(&q);
+        check_consumers(&q, &rq);
+        CHECK(memcmp(args, orig, n + 1) == 0);
     }
 
     apr_pool_clear(pool);
     free(arena);
+    free(orig);
     free(args);
     return 0;
 }
