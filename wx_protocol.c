@@ -250,6 +250,7 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
 {
     const char *s = args, *end;
     apr_size_t total;
+    int any_pct;
 
     memset(q, 0, sizeof(*q));
     if (args == NULL) {
@@ -262,7 +263,9 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
     }
 
     /* One pass, segment by segment; memchr() is vectorised, and most
-     * values are taken in place. */
+     * values are taken in place.  One look for '%' in the whole query
+     * spares one per value in the usual query that has none. */
+    any_pct = memchr(args, '%', total) != NULL;
     end = args + total;
     while (s < end) {
         const char *amp = memchr(s, '&', (apr_size_t)(end - s));
@@ -282,7 +285,8 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
             const char *v = eq ? eq + 1 : seg_end;
             apr_size_t n = (apr_size_t)(seg_end - v);
             wx_result_t rc = wx_take_value(p, q, id, v, n,
-                                           memchr(v, '%', n) != NULL, why);
+                                           any_pct && memchr(v, '%', n),
+                                           why);
             if (rc != WX_OK) {
                 return rc;
             }
@@ -456,8 +460,9 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
 {
     const char *ts = q->val[WX_P_TIMESTAMP];
     unsigned char given[WX_SIG_LEN];
-    apr_int64_t t = 0, skew;
-    apr_size_t i;
+    apr_uint64_t u = 0;
+    apr_int64_t t, skew;
+    apr_size_t i, sig = 0;
     int k;
 
     if (!wx_present(q, WX_P_SIGNATURE, why)
@@ -465,16 +470,20 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
         || !wx_present(q, WX_P_NONCE, why)) {
         return WX_MALFORMED;
     }
-    for (i = 0; i < q->len[WX_P_TIMESTAMP]; i++) {
-        if (ts[i] < '0' || ts[i] > '9') {
+    /* Leading zeros change nothing; over 18 significant digits is signed
+     * nonsense: stale, not an overflow. */
+    for (i = 0; i < q->len[WX_P_TIMESTAMP] && ts[i] == '0'; i++) {
+    }
+    sig = q->len[WX_P_TIMESTAMP] - i;
+    for (; i < q->len[WX_P_TIMESTAMP]; i++) {
+        unsigned int d = (unsigned char)ts[i] - (unsigned int)'0';
+        if (d > 9) {
             *why = "timestamp is not all digits";
             return WX_MALFORMED;
         }
-        /* Saturate: anything this large is stale, not malformed. */
-        if (t < APR_INT64_C(100000000000000)) {
-            t = t * 10 + (ts[i] - '0');
-        }
+        u = u * 10 + d;    /* unsigned: wraps, never undefined */
     }
+    t = sig > 18 ? APR_INT64_MAX / 2 : (apr_int64_t)u;
 
     /* Compared as binary digests, in constant time (apr_crypto_equals). */
     k = ntokens;

@@ -387,6 +387,24 @@ static void test_verify(void)
                        parts[1]), &q, &why);
     is_int(wx_verify_plain(&q, toks, 2, now, 300, NULL, &why), WX_STALE,
            "39-digit timestamp is stale");
+    parts[1] = "000000000000000000000001700000000";
+    wx_signature(sig, parts, 3);
+    parse(apr_psprintf(pool, "signature=%s&timestamp=%s&nonce=n1", sig,
+                       parts[1]), &q, &why);
+    is_int(wx_verify_plain(&q, toks, 2, now, 300, NULL, &why), WX_OK,
+           "33 digits, 23 of them leading zeros: the same instant");
+    parts[1] = "10000000000000000000";
+    wx_signature(sig, parts, 3);
+    parse(apr_psprintf(pool, "signature=%s&timestamp=%s&nonce=n1", sig,
+                       parts[1]), &q, &why);
+    is_int(wx_verify_plain(&q, toks, 2, now, 300, NULL, &why), WX_STALE,
+           "20 digits (over 2^64 / 10): stale, not wrapped");
+    parts[1] = "18446744073709551616";
+    wx_signature(sig, parts, 3);
+    parse(apr_psprintf(pool, "signature=%s&timestamp=%s&nonce=n1", sig,
+                       parts[1]), &q, &why);
+    is_int(wx_verify_plain(&q, toks, 2, now, 300, NULL, &why), WX_STALE,
+           "2^64: stale, not wrapped to 0");
     parts[1] = "0001700000000";
     wx_signature(sig, parts, 3);
     parse(apr_psprintf(pool, "signature=%s&timestamp=%s&nonce=n1", sig,
