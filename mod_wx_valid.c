@@ -3,9 +3,11 @@
  *
  * The Apache glue only: directives, per-directory configuration and its
  * merge, the "wx-valid" handler, the "wx-signature" authz provider and
- * logging.  The protocol itself (query
- * parsing, signatures) lives in wx_protocol.c, which knows nothing of httpd.
+ * logging.  The protocol itself (query parsing, signatures) lives in
+ * wx_protocol.c, which knows nothing of httpd.
  */
+#include <errno.h>
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -16,8 +18,6 @@
 
 #include "apr_lib.h"
 #include "apr_strings.h"
-
-#include <errno.h>
 
 #include "wx_protocol.h"
 
@@ -75,7 +75,7 @@ static apr_int64_t wxv_max_age(const wxv_dir_conf *conf)
 
 /*
  * Record the outcome in the request note "wx-valid" (for %{wx-valid}n) and
- * log a failure once, at info, with its reason.  The why-sentences from the
+ * log it: a failure at info with its reason, a success at debug.  The why-sentences from the
  * core never hold request input; the URI is escaped since it does.
  */
 static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)

@@ -62,7 +62,7 @@ sub refused {
     my $note = $c{note} // ($c{why} // '') =~ s/:.*//r;
     if ($note) {
         my ($path) = $c{url} =~ m{^([^?]*)};
-        is((note_since($nm))[-1] // '', "$method $path $c{status} $note",
+        is(note_since($nm, $method, $path) // '', "$method $path $c{status} $note",
            "$c{name}: note '$note'");
     }
     is(n_hits(), $before, "$c{name}: the app saw nothing");

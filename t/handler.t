@@ -39,8 +39,8 @@ sub check {
         is(scalar(@loud), 0, "$c{name}: no wx_valid log line at info");
     }
     my ($path) = $c{url} =~ m{^([^?]*)};
-    my @n = note_since($nm);
-    is($n[-1] // '', "$method $path $c{status} $c{note}",
+    is(note_since($nm, $method, $path) // '',
+       "$method $path $c{status} $c{note}",
        "$c{name}: note '$c{note}'");
     return $res;
 }

@@ -55,21 +55,21 @@ sub lines_since { _since(catfile(t_logs(), 'error_log'), shift) }
 # Only mod_wx_valid's own lines.
 sub wx_lines_since { grep { /\[wx_valid:/ } lines_since(shift) }
 
-# The access log of "%m %U %>s %{wx-valid}n": written after the response
-# went out, so wait (bounded: 10 s, for valgrind runs) for the expected
-# number of new lines.
+# The access log of "%m %U %>s %{wx-valid}n" is written after the response
+# went out, so the line of the request just made may come late, and the
+# previous request's line may land after the mark.  Wait (bounded: 10 s,
+# for valgrind runs) for the first new line of "$method $path ", return it.
 sub note_mark { _mark(catfile(t_logs(), 'wx_note_log')) }
 
 sub note_since {
-    my ($mark, $want) = @_;
-    $want //= 1;
-    my @l;
+    my ($mark, $method, $path) = @_;
     for (1 .. 200) {
-        @l = _since(catfile(t_logs(), 'wx_note_log'), $mark);
-        last if @l >= $want;
+        my @l = grep { index($_, "$method $path ") == 0 }
+                _since(catfile(t_logs(), 'wx_note_log'), $mark);
+        return $l[0] if @l;
         sleep 0.05;
     }
-    return @l;
+    return undef;
 }
 
 # A request sent byte for byte as given (no client-side URI rewriting);
