@@ -170,6 +170,44 @@ static int wx_param_lookup(const char *name, apr_size_t n)
     return -1;
 }
 
+/*
+ * WeChat's own spelling, "name=", at s (avail bytes): its id, with the
+ * name's length in *namelen; -1 otherwise.  Spares the usual query a
+ * search for '=' and a lookup per parameter.
+ */
+static int wx_param_prefix(const char *s, apr_size_t avail,
+                           apr_size_t *namelen)
+{
+#define WX_PREFIX(lit, id) \
+    if (avail >= sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0) { \
+        *namelen = sizeof(lit) - 2; \
+        return id; \
+    }
+    switch (avail ? s[0] : 0) {
+    case 's':
+        WX_PREFIX("signature=", WX_P_SIGNATURE);
+        break;
+    case 't':
+        WX_PREFIX("timestamp=", WX_P_TIMESTAMP);
+        break;
+    case 'n':
+        WX_PREFIX("nonce=", WX_P_NONCE);
+        break;
+    case 'e':
+        WX_PREFIX("echostr=", WX_P_ECHOSTR);
+        WX_PREFIX("encrypt_type=", WX_P_ENCRYPT_TYPE);
+        break;
+    case 'm':
+        WX_PREFIX("msg_signature=", WX_P_MSG_SIGNATURE);
+        break;
+    case 'o':
+        WX_PREFIX("openid=", WX_P_OPENID);
+        break;
+    }
+#undef WX_PREFIX
+    return -1;
+}
+
 /* Bytes of a name that some framework reads as something else. */
 static int wx_name_is_plain(const char *s, apr_size_t n)
 {
@@ -268,22 +306,31 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
     any_pct = memchr(args, '%', total) != NULL;
     end = args + total;
     while (s < end) {
-        const char *amp = memchr(s, '&', (apr_size_t)(end - s));
-        const char *seg_end = amp ? amp : end;
-        const char *eq = memchr(s, '=', (apr_size_t)(seg_end - s));
-        apr_size_t namelen = (apr_size_t)((eq ? eq : seg_end) - s);
-        /* WeChat's own names match at once; only others need a look. */
-        int id = wx_param_lookup(s, namelen);
+        apr_size_t namelen;
+        const char *v, *amp;
+        int id = wx_param_prefix(s, (apr_size_t)(end - s), &namelen);
 
-        if (id < 0 && !wx_name_is_plain(s, namelen)) {
-            id = wx_name_slow(p, s, namelen, why);
-            if (id == -2) {
-                return WX_MALFORMED;
+        if (id >= 0) {
+            v = s + namelen + 1;
+            amp = memchr(v, '&', (apr_size_t)(end - v));
+        }
+        else {
+            const char *eq;
+            amp = memchr(s, '&', (apr_size_t)(end - s));
+            eq = memchr(s, '=', (apr_size_t)((amp ? amp : end) - s));
+            namelen = (apr_size_t)((eq ? eq : amp ? amp : end) - s);
+            v = eq ? eq + 1 : s + namelen;
+            /* Any other spelling of one of ours needs a closer look. */
+            id = wx_param_lookup(s, namelen);
+            if (id < 0 && !wx_name_is_plain(s, namelen)) {
+                id = wx_name_slow(p, s, namelen, why);
+                if (id == -2) {
+                    return WX_MALFORMED;
+                }
             }
         }
         if (id >= 0) {
-            const char *v = eq ? eq + 1 : seg_end;
-            apr_size_t n = (apr_size_t)(seg_end - v);
+            apr_size_t n = (apr_size_t)((amp ? amp : end) - v);
             wx_result_t rc = wx_take_value(p, q, id, v, n,
                                            any_pct && memchr(v, '%', n),
                                            why);
@@ -291,7 +338,7 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
                 return rc;
             }
         }
-        s = seg_end + 1;
+        s = (amp ? amp : end) + 1;
     }
     return WX_OK;
 }
