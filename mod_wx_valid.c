@@ -46,6 +46,7 @@ typedef struct {
     const char *why;
     int which;                    /* the token that signed */
     int logged;
+    wx_result_t logged_rc;        /* what was noted and logged */
 } wxv_req_state;
 
 static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
@@ -57,11 +58,24 @@ static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
     return conf;
 }
 
-/* A child inherits what it leaves unset; a WxToken in the child replaces. */
+/*
+ * A child inherits what it leaves unset; a WxToken in the child replaces.
+ * Configurations are never written after start-up (or after the .htaccess
+ * that made them), so a side that already holds the whole answer is
+ * returned as it is: this runs on every request.
+ */
 static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     wxv_dir_conf *base = basev, *add = addv;
-    wxv_dir_conf *conf = apr_palloc(p, sizeof(*conf));
+    wxv_dir_conf *conf;
+
+    if (add->tokens != NULL && add->max_age != WXV_UNSET) {
+        return add;
+    }
+    if (add->tokens == NULL && add->max_age == WXV_UNSET) {
+        return base;
+    }
+    conf = apr_palloc(p, sizeof(*conf));
 
     conf->tokens = add->tokens ? add->tokens : base->tokens;
     conf->max_age = add->max_age != WXV_UNSET ? add->max_age : base->max_age;
@@ -180,17 +194,24 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     return st;
 }
 
-/* Note and log a request's outcome once, however many hooks looked. */
+/*
+ * Note and log a request's outcome once, however many hooks looked; again
+ * only when a later one differs (the guard passed a signed GET, then the
+ * handler found it has no echostr).
+ */
 static void wxv_finish(request_rec *r, wxv_req_state *st, wx_result_t rc,
                        const char *why)
 {
-    if (!st->logged) {
-        st->logged = 1;
-        wxv_outcome(r, rc, why);
-        /* A subrequest's outcome is the main request's, for %{wx-valid}n. */
-        if (r->main) {
-            apr_table_setn(r->main->notes, WXV_NOTE, wx_result_name(rc));
-        }
+    if (st->logged && st->logged_rc == rc) {
+        return;
+    }
+    st->logged = 1;
+    st->logged_rc = rc;
+    wxv_outcome(r, rc, why);
+    /* A subrequest's outcome stands for the main request's, for
+     * %{wx-valid}n, unless the main request has one of its own. */
+    if (r->main && apr_table_get(r->main->notes, WXV_NOTE) == NULL) {
+        apr_table_setn(r->main->notes, WXV_NOTE, wx_result_name(rc));
     }
 }
 
@@ -251,6 +272,10 @@ static int wxv_handler(request_rec *r)
 
     ap_set_content_type(r, "text/plain");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    /* The body is echostr's bytes, exactly: mod_deflate and mod_brotli
+     * (on for text/plain in Debian's default configuration) keep off. */
+    apr_table_setn(r->subprocess_env, "no-gzip", "1");
+    apr_table_setn(r->subprocess_env, "no-brotli", "1");
     ap_set_content_length(r, st->q.len[WX_P_ECHOSTR]);
     if (r->header_only) {
         return OK;

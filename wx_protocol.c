@@ -100,47 +100,97 @@ static apr_ssize_t wx_pct_decode(char *dst, const char *src, apr_size_t n)
     return (apr_ssize_t)o;
 }
 
+/* Does a ']' (or %5D) follow in src[from, n)?  PHP's array syntax. */
+static int wx_closes(const char *src, apr_size_t from, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = from; i < n; i++) {
+        if (src[i] == ']' || (src[i] == '%' && i + 2 < n && src[i + 1] == '5'
+                              && (src[i + 2] == 'D' || src[i + 2] == 'd'))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
- * The name as the most lenient application frameworks would key it: %XX and
- * '+' decoded, leading spaces dropped and the rest cut at '[' (PHP arrays)
- * or NUL, ' ' and '.' read as '_' (PHP), ASCII case folded (ASP.NET, some
- * Java containers).  Returns its length, or -1 when it cannot be one of ours
- * (too long).
+ * The name as the most lenient application frameworks would key it, so that
+ * no copy of one of ours can hide behind another spelling:
+ *  - %XX and '+' decoded, and .NET's %uXXXX;
+ *  - leading spaces dropped (PHP);
+ *  - ' ' and '.' read as '_' (PHP), and a '[' with no ']' after it (PHP);
+ *    a '[' with one cuts the name (PHP arrays), as does NUL;
+ *  - case folded (ASP.NET, some Java containers), including the two
+ *    non-ASCII letters .NET's ordinal case folding takes to ASCII:
+ *    U+0131 dotless i and U+017F long s.
+ * Returns its length, or -1 when it cannot be one of ours (too long, or a
+ * non-ASCII letter that no framework folds into one of our names).
  */
 static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
 {
     apr_size_t i;
+    unsigned int lead = 0;    /* a pending UTF-8 lead byte */
     int o = 0;
 
     for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c == '%' && i + 2 < n) {
+        unsigned int c = (unsigned char)src[i];
+        int bracket = (c == '[');
+        if (c == '%' && i + 5 < n && (src[i + 1] == 'u' || src[i + 1] == 'U')
+            && wx_hexval((unsigned char)src[i + 2]) >= 0
+            && wx_hexval((unsigned char)src[i + 3]) >= 0
+            && wx_hexval((unsigned char)src[i + 4]) >= 0
+            && wx_hexval((unsigned char)src[i + 5]) >= 0) {
+            c = (unsigned int)(wx_hexval((unsigned char)src[i + 2]) << 12
+                             | wx_hexval((unsigned char)src[i + 3]) << 8
+                             | wx_hexval((unsigned char)src[i + 4]) << 4
+                             | wx_hexval((unsigned char)src[i + 5]));
+            c = c == 0x131 ? 'i' : c == 0x17f ? 's' : c;
+            i += 5;
+        }
+        else if (c == '%' && i + 2 < n) {
             int hi = wx_hexval((unsigned char)src[i + 1]);
             int lo = wx_hexval((unsigned char)src[i + 2]);
             if (hi >= 0 && lo >= 0) {
-                c = (unsigned char)(hi << 4 | lo);
+                c = (unsigned int)(hi << 4 | lo);
+                bracket = (c == '[');
                 i += 2;
             }
         }
         else if (c == '+') {
             c = ' ';
         }
-        if (c == '[' || c == '\0') {
+        if (lead) {
+            c = (lead == 0xc4 && c == 0xb1) ? 'i'
+              : (lead == 0xc5 && c == 0xbf) ? 's' : 0x100;
+            lead = 0;
+        }
+        else if (c == 0xc4 || c == 0xc5) {
+            lead = c;
+            continue;
+        }
+        if (c >= 0x80) {
+            return -1;
+        }
+        if (c == '\0' || (bracket && wx_closes(src, i + 1, n))) {
             break;
         }
         if (c == ' ' && o == 0) {
             continue;
         }
-        if (c == ' ' || c == '.') {
+        if (c == ' ' || c == '.' || c == '[') {
             c = '_';
         }
         else if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c - 'A' + 'a');
+            c = c - 'A' + 'a';
         }
         if (o == WX_NAME_BUF - 1) {
             return -1;
         }
         out[o++] = (char)c;
+    }
+    if (lead) {
+        return -1;
     }
     out[o] = '\0';
     return o;
@@ -216,7 +266,7 @@ static int wx_name_is_plain(const char *s, apr_size_t n)
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%' || c == '+' || c == '.' || c == '[' || c == ' '
-            || (c >= 'A' && c <= 'Z')) {
+            || (c >= 'A' && c <= 'Z') || c >= 0x80) {
             return 0;
         }
     }
@@ -340,20 +390,88 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
         }
         s = (amp ? amp : end) + 1;
     }
+
+    /*
+     * Perl's CGI.pm and Plack, Rack before 3, Python before 3.9.2 and Go
+     * before 1.17 also split on ';': a piece after one that such an app
+     * would read as one of ours is another copy of it.
+     */
+    for (s = memchr(args, ';', total); s != NULL;
+         s = memchr(s, ';', (apr_size_t)(end - s))) {
+        const char *name = ++s;
+        char canon[WX_NAME_BUF];
+        int clen, id;
+
+        while (s < end && *s != '=' && *s != '&' && *s != ';') {
+            s++;
+        }
+        clen = wx_name_canon(canon, name, (apr_size_t)(s - name));
+        id = clen > 0 ? wx_param_lookup(canon, (apr_size_t)clen) : -1;
+        if (id >= 0) {
+            *why = apr_pstrcat(p, "a parameter after ';' that some frameworks "
+                               "read as ", wx_param_names[id], NULL);
+            return WX_MALFORMED;
+        }
+    }
     return WX_OK;
 }
 
-/* Byte-wise order of two byte ranges, as strcmp() orders C strings. */
-static int wx_bytes_cmp(const wx_bytes_t *a, const wx_bytes_t *b)
+/* 8 bytes as a big-endian number, so that numeric order is byte order. */
+static apr_uint64_t wx_be64(const char *p)
 {
-    int c;
+    apr_uint64_t x;
 
-    /* The first bytes usually decide (token, digits, digits). */
-    if (a->n > 0 && b->n > 0 && a->p[0] != b->p[0]) {
-        return (unsigned char)a->p[0] - (unsigned char)b->p[0];
+    memcpy(&x, p, 8);
+#if APR_IS_BIGENDIAN
+    return x;
+#else
+    return __builtin_bswap64(x);
+#endif
+}
+
+/*
+ * 1 when a sorts before b byte-wise (as strcmp() orders C strings), else 0.
+ * The token is one of the parts and the attacker chooses the others, so
+ * nothing here branches on, or stops early at, the bytes compared: the
+ * time depends on the lengths alone.
+ */
+static unsigned int wx_ct_less(const wx_bytes_t *a, const wx_bytes_t *b)
+{
+    apr_size_t n = a->n < b->n ? a->n : b->n, i;
+    unsigned int lt = 0, gt = 0, open;
+    apr_uint64_t x, y;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        x = wx_be64(a->p + i);
+        y = wx_be64(b->p + i);
+        open = ~(lt | gt) & 1;
+        lt |= open & (unsigned int)(x < y);
+        gt |= open & (unsigned int)(x > y);
     }
-    c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
-    return c != 0 ? c : (a->n > b->n) - (a->n < b->n);
+    if (i < n) {
+        /* The last 1..7 bytes of both, zero-padded alike: same order. */
+        char ta[8] = {0}, tb[8] = {0};
+        memcpy(ta, a->p + i, n - i);
+        memcpy(tb, b->p + i, n - i);
+        x = wx_be64(ta);
+        y = wx_be64(tb);
+        open = ~(lt | gt) & 1;
+        lt |= open & (unsigned int)(x < y);
+        gt |= open & (unsigned int)(x > y);
+    }
+    open = ~(lt | gt) & 1;
+    return lt | (open & (unsigned int)(a->n < b->n));
+}
+
+/* Swap *a and *b when doit is 1, without a branch. */
+static void wx_ct_swap(const wx_bytes_t **a, const wx_bytes_t **b,
+                       unsigned int doit)
+{
+    apr_uintptr_t d = ((apr_uintptr_t)*a ^ (apr_uintptr_t)*b)
+                    & ((apr_uintptr_t)0 - doit);
+
+    *a = (const wx_bytes_t *)((apr_uintptr_t)*a ^ d);
+    *b = (const wx_bytes_t *)((apr_uintptr_t)*b ^ d);
 }
 
 void wx_signature_digest(unsigned char digest[WX_SIG_LEN],
@@ -363,28 +481,38 @@ void wx_signature_digest(unsigned char digest[WX_SIG_LEN],
     unsigned char buf[256], *o = buf;
     apr_size_t total = 0;
     apr_sha1_ctx_t ctx;
-    int i, j;
+    int i, j, n = nparts < 8 ? nparts : 8;
 
-    /* Insertion sort of at most 8 pointers. */
-    for (i = 0; i < nparts && i < 8; i++) {
-        const wx_bytes_t *v = &parts[i];
-        for (j = i; j > 0 && wx_bytes_cmp(sorted[j - 1], v) > 0; j--) {
-            sorted[j] = sorted[j - 1];
+    for (i = 0; i < n; i++) {
+        sorted[i] = &parts[i];
+        total += parts[i].n;
+    }
+    /* Odd-even transposition sort: a fixed network of compare-exchanges,
+     * the same sequence whatever the bytes. */
+    if (n == 3) {    /* WeChat's plain signature: the network unrolled */
+        wx_ct_swap(&sorted[0], &sorted[1], wx_ct_less(sorted[1], sorted[0]));
+        wx_ct_swap(&sorted[1], &sorted[2], wx_ct_less(sorted[2], sorted[1]));
+        wx_ct_swap(&sorted[0], &sorted[1], wx_ct_less(sorted[1], sorted[0]));
+    }
+    else {
+        for (i = 0; i < n; i++) {
+            for (j = i & 1; j + 1 < n; j += 2) {
+                wx_ct_swap(&sorted[j], &sorted[j + 1],
+                           wx_ct_less(sorted[j + 1], sorted[j]));
+            }
         }
-        sorted[j] = v;
-        total += v->n;
     }
     apr_sha1_init(&ctx);
     if (total <= sizeof(buf)) {
         /* The usual ~30 bytes: one update is cheaper than one per part. */
-        for (j = 0; j < i; j++) {
+        for (j = 0; j < n; j++) {
             memcpy(o, sorted[j]->p, sorted[j]->n);
             o += sorted[j]->n;
         }
         apr_sha1_update_binary(&ctx, buf, (unsigned int)total);
     }
     else {
-        for (j = 0; j < i; j++) {
+        for (j = 0; j < n; j++) {
             apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[j]->p,
                                    (unsigned int)sorted[j]->n);
         }

@@ -112,6 +112,21 @@ for my $case (
             method => $method);
 }
 
+# A signed GET without echostr passes the guard, then the handler refuses
+# it: the note and the log say malformed, not the guard's ok.
+{
+    my $lm = log_mark();
+    my $nm = note_mark();
+    my $before = n_hits();
+    $res = GET('/proxied?' . signed_query(token => 'ProxyTok3n'));
+    is($res->code, 400, 'signed GET without echostr: 400 from the handler');
+    is(note_since($nm, 'GET', '/proxied') // '', 'GET /proxied 400 malformed',
+       'signed GET without echostr: note malformed');
+    ok((grep { /WXV00001: malformed: echostr missing, for \/proxied$/ }
+        wx_lines_since($lm)), 'signed GET without echostr: logged');
+    is(n_hits(), $before, 'signed GET without echostr: the app saw nothing');
+}
+
 # Parameter pollution: a second copy, in any order or spelling, is refused
 # even when one copy is properly signed.
 my $other = sign('ProxyTok3n', $now, 'n2');
@@ -131,6 +146,10 @@ for my $case (
     ["$base&msg.signature=x",                    'msg.signature (PHP: msg_signature)'],
     ["$base&msg+signature=x",                    'msg+signature (PHP: msg_signature)'],
     ["$base&msg%20signature=x",                  'msg%20signature (PHP: msg_signature)'],
+    ["$base&msg[signature=x",                    'msg[signature (PHP: msg_signature)'],
+    ["$base&+nonce=n2",                          '+nonce (PHP drops leading spaces)'],
+    ["$base&x=1;nonce=n2",                       "';nonce' (CGI.pm, old Python, Go)"],
+    ["$base&%u006Eonce=n2",                      '%u006Eonce (.NET)'],
 ) {
     my ($query, $name) = @$case;
     if ($name =~ /not ours/) {

@@ -61,6 +61,17 @@ is($res->header('Cache-Control'), undef, 'V1: no Cache-Control (none needed)');
 ok(!defined $res->header('Last-Modified') && !defined $res->header('Expires'),
    'V1: no validator or expiry a cache could store it by');
 
+# With mod_deflate and mod_brotli on for text/plain, a client that accepts
+# compression still gets the bytes of echostr (and the filters do work:
+# a static text/plain file comes back compressed).
+for my $enc ('gzip', 'br') {
+    my $r = GET("/vectors?$v1", 'Accept-Encoding' => $enc);
+    is($r->header('Content-Encoding'), undef, "V1, Accept-Encoding $enc: not compressed");
+    is($r->content, '4375120948345356249', "V1, Accept-Encoding $enc: body exact");
+    is(GET('/plain.txt', 'Accept-Encoding' => $enc)->header('Content-Encoding'),
+       $enc, "a static text/plain file is $enc-compressed (the filter is on)");
+}
+
 $res = check(name => 'V1 HEAD', method => 'HEAD', url => "/vectors?$v1",
              status => 200, note => 'ok');
 is($res->content, '', 'V1 HEAD: no body');

@@ -250,6 +250,23 @@ static void test_pollution(void)
          WX_MALFORMED},
         {"nonce%00x=1", "name cut at %00", WX_MALFORMED},
         {"+signature=a", "PHP drops leading spaces ('+')", WX_MALFORMED},
+        {"msg[signature=a", "PHP reads a '[' with no ']' as '_'",
+         WX_MALFORMED},
+        {"encrypt%5Btype=a", "... %-encoded", WX_MALFORMED},
+        {"nonce[=a", "'[' at the end: PHP's nonce_, not ours", WX_OK},
+        {"s\xc4\xb1gnature=a", ".NET folds U+0131 (dotless i) to I",
+         WX_MALFORMED},
+        {"%C5%BFignature=a", ".NET folds U+017F (long s) to S", WX_MALFORMED},
+        {"%u006Eonce=a", ".NET decodes %uXXXX", WX_MALFORMED},
+        {"%u0131=a", "%u0131 alone is not ours", WX_OK},
+        {"caf\xc3\xa9=1&\xff=2", "other non-ASCII names are not ours",
+         WX_OK},
+        {"x=1;nonce=2", "';' splits for CGI.pm, old Python, Go, Rack",
+         WX_MALFORMED},
+        {"echostr=a;Signature=b", "... any spelling after ';'", WX_MALFORMED},
+        {"x=1;+nonce=2", "... with a leading space", WX_MALFORMED},
+        {"echostr=a;b;c=d", "';' before names not ours", WX_OK},
+        {"a=1;", "a trailing ';'", WX_OK},
         {"%20%20nonce=a", "PHP drops leading spaces (%20)", WX_MALFORMED},
         {"%6Dsg%5Fsignature=a", "long %-encoded name: msg_signature to all",
          WX_OK},
@@ -278,6 +295,11 @@ static void test_pollution(void)
     parse("msg.signature=a", &q, &why);
     is_str(why, "a parameter name that some frameworks read as "
            "msg_signature", "why names the parameter it shadows");
+    parse("x=1;nonce=2", &q, &why);
+    is_str(why, "a parameter after ';' that some frameworks read as nonce",
+           "why, after ';'");
+    parse("echostr=a;b;c=d", &q, &why);
+    is_val(&q, WX_P_ECHOSTR, "a;b;c=d", "';' inside a value is kept");
 }
 
 static void test_verify(void)
