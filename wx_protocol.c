@@ -135,7 +135,7 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
 
     for (i = 0; i < n; i++) {
         unsigned int c = (unsigned char)src[i];
-        int bracket = (c == '[');
+        int bracket = (c == '['), from_u = 0;
         if (c == '%' && i + 5 < n && (src[i + 1] == 'u' || src[i + 1] == 'U')
             && wx_hexval((unsigned char)src[i + 2]) >= 0
             && wx_hexval((unsigned char)src[i + 3]) >= 0
@@ -146,6 +146,7 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
                              | wx_hexval((unsigned char)src[i + 4]) << 4
                              | wx_hexval((unsigned char)src[i + 5]));
             c = c == 0x131 ? 'i' : c == 0x17f ? 's' : c;
+            from_u = 1;    /* a whole character: never half a UTF-8 pair */
             i += 5;
         }
         else if (c == '%' && i + 2 < n) {
@@ -161,11 +162,12 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
             c = ' ';
         }
         if (lead) {
-            c = (lead == 0xc4 && c == 0xb1) ? 'i'
+            c = from_u ? 0x100
+              : (lead == 0xc4 && c == 0xb1) ? 'i'
               : (lead == 0xc5 && c == 0xbf) ? 's' : 0x100;
             lead = 0;
         }
-        else if (c == 0xc4 || c == 0xc5) {
+        else if (!from_u && (c == 0xc4 || c == 0xc5)) {
             lead = c;
             continue;
         }

@@ -89,52 +89,131 @@ static long ref_decode(char *dst, const char *src, size_t n)
 }
 
 /*
- * Which known parameter a lenient framework reads this name as, or -1:
- * valid %XX and '+' decoded, cut at '[' or NUL, leading spaces dropped
- * (PHP), ' ' and '.' as '_', ASCII case folded (the spellings listed in
- * wx_protocol.h and the README).
+ * A name, %-decoded as lenient frameworks decode it, as a list of units: a
+ * byte (raw, '+' as ' ', or a valid %XX) or a code point (.NET's %uXXXX,
+ * u or U and four hex digits).  A '%' that starts neither stays a '%'.
+ */
+enum { REF_BYTE, REF_CP };
+
+typedef struct {
+    int kind;
+    unsigned int v;
+} ref_unit_t;
+
+static size_t ref_units(ref_unit_t *u, const char *name, size_t n)
+{
+    size_t i = 0, k = 0;
+
+    while (i < n) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '%' && n - i >= 6 && (name[i + 1] | 0x20) == 'u'
+            && ref_hex((unsigned char)name[i + 2]) >= 0
+            && ref_hex((unsigned char)name[i + 3]) >= 0
+            && ref_hex((unsigned char)name[i + 4]) >= 0
+            && ref_hex((unsigned char)name[i + 5]) >= 0) {
+            unsigned int v = 0;
+            size_t d;
+            for (d = 2; d < 6; d++) {
+                v = v * 16 + (unsigned int)ref_hex((unsigned char)name[i + d]);
+            }
+            u[k].kind = REF_CP;
+            u[k++].v = v;
+            i += 6;
+        }
+        else if (c == '%' && n - i >= 3 && ref_hex((unsigned char)name[i + 1]) >= 0
+                 && ref_hex((unsigned char)name[i + 2]) >= 0) {
+            u[k].kind = REF_BYTE;
+            u[k++].v = (unsigned int)(ref_hex((unsigned char)name[i + 1]) * 16
+                                      + ref_hex((unsigned char)name[i + 2]));
+            i += 3;
+        }
+        else {
+            u[k].kind = REF_BYTE;
+            u[k++].v = c == '+' ? ' ' : c;
+            i++;
+        }
+    }
+    return k;
+}
+
+/*
+ * Which known parameter a lenient framework reads this name as, or -1 (the
+ * spellings listed in wx_protocol.h and the README):
+ *  - %XX, '+' and .NET's %uXXXX decoded;
+ *  - the UTF-8 pairs C4 B1 (U+0131, dotless i) and C5 BF (U+017F, long s)
+ *    and those two code points read as 'i' and 's' (.NET's case folding);
+ *    any other byte or code point over 0x7F: not ours;
+ *  - cut at NUL, and at a '[' byte (raw or %5B) with a ']' byte (raw or
+ *    %5D) somewhere after it (PHP arrays); any other '[' reads as '_';
+ *  - leading spaces dropped, ' ' and '.' read as '_' (PHP);
+ *  - ASCII case folded.
+ * Units are read left to right; whatever follows a cut is not looked at.
  */
 static int ref_framework_id(const char *name, size_t n)
 {
+    ref_unit_t *u = malloc((n ? n : 1) * sizeof(*u));
     char out[32];
-    size_t i = 0, o = 0;
-    int k;
+    size_t k, j, nu, o = 0;
+    int id = -1, closes_after = -1;    /* index of the last ']' byte */
 
-    while (i < n) {
-        unsigned char c = (unsigned char)name[i++];
-        if (c == '%' && n - i >= 2 && ref_hex((unsigned char)name[i]) >= 0
-            && ref_hex((unsigned char)name[i + 1]) >= 0) {
-            c = (unsigned char)(ref_hex((unsigned char)name[i]) * 16
-                                + ref_hex((unsigned char)name[i + 1]));
-            i += 2;
+    CHECK(u != NULL);
+    nu = ref_units(u, name, n);
+    for (j = 0; j < nu; j++) {
+        if (u[j].kind == REF_BYTE && u[j].v == ']') {
+            closes_after = (int)j;
         }
-        else if (c == '+') {
-            c = ' ';
+    }
+    for (k = 0; k < nu; k++) {
+        unsigned int c = u[k].v;
+        if (u[k].kind == REF_BYTE && (c == 0xC4 || c == 0xC5)) {
+            /* a UTF-8 lead byte: only the two pairs are letters of ours */
+            if (k + 1 < nu && u[k + 1].kind == REF_BYTE
+                && u[k + 1].v == (c == 0xC4 ? 0xB1u : 0xBFu)) {
+                c = c == 0xC4 ? 'i' : 's';
+                k++;
+            }
+            else {
+                goto done;
+            }
         }
-        if (c == '[' || c == '\0') {
-            break;
+        else if (u[k].kind == REF_CP && c == 0x131) {
+            c = 'i';
+        }
+        else if (u[k].kind == REF_CP && c == 0x17F) {
+            c = 's';
+        }
+        else if (c > 0x7F) {
+            goto done;
+        }
+        if (c == 0) {
+            break;                      /* cut at NUL */
+        }
+        if (c == '[' && u[k].kind == REF_BYTE && closes_after > (int)k) {
+            break;                      /* PHP array: name[...] */
         }
         if (c == ' ' && o == 0) {
             continue;                   /* PHP: leading spaces dropped */
         }
-        if (c == ' ' || c == '.') {
+        if (c == ' ' || c == '.' || c == '[') {
             c = '_';
         }
         if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c + ('a' - 'A'));
+            c += 'a' - 'A';
         }
         if (o == sizeof(out) - 1) {
-            return -1;                  /* longer than any of ours */
+            goto done;                  /* longer than any of ours */
         }
         out[o++] = (char)c;
     }
     out[o] = '\0';
     for (k = 0; k < WX_P_COUNT; k++) {
         if (strcmp(out, names[k]) == 0) {
-            return k;
+            id = (int)k;
         }
     }
-    return -1;
+done:
+    free(u);
+    return id;
 }
 
 typedef struct {
@@ -142,24 +221,30 @@ typedef struct {
     size_t len[WX_P_COUNT];
     const char *raw[WX_P_COUNT];   /* the raw value in args */
     size_t rawlen[WX_P_COUNT];
+    char why[128];                 /* the reason, when malformed */
 } ref_query_t;
 
 /*
  * The contract: over WX_MAX_QUERY bytes is malformed; a name some framework
  * reads as a known parameter must %-decode to exactly that name ("%6Eonce"
  * and a name wholly %-encoded count as it; "Nonce", "msg.signature",
- * "signature[]", "+nonce", "%20nonce" do not), appear once, and carry a
- * value that %-decodes (no %00) to at most WX_MAX_VALUE bytes.
+ * "signature[]", "msg[signature", "+nonce", "%20nonce", "%u006Eonce",
+ * "s%C4%B1gnature" do not), appear once, and carry a value that %-decodes
+ * (no %00) to at most WX_MAX_VALUE bytes.  Then, when all that holds, no
+ * piece after a ';' (up to the next '=', '&' or ';'; in names and values
+ * alike) may be one that some framework reads as a known parameter: CGI.pm,
+ * old Rack, Python and Go split on ';' too.
  * arena: room for strlen(args) + 16 bytes (the stored values are disjoint
  * parts of args, plus their NULs; the scratch for the current segment
  * follows them).
  */
 static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
 {
-    size_t n = strlen(args), pos = 0;
+    size_t n = strlen(args), pos = 0, i;
 
     memset(rq, 0, sizeof(*rq));
     if (n > WX_MAX_QUERY) {
+        snprintf(rq->why, sizeof(rq->why), "query string over 16384 bytes");
         return WX_MALFORMED;
     }
     for (;;) {
@@ -175,13 +260,24 @@ static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
             long dn = ref_decode(arena, seg, namelen), dv;
             if (dn < 0 || (size_t)dn != strlen(names[id])
                 || memcmp(arena, names[id], (size_t)dn) != 0) {
+                snprintf(rq->why, sizeof(rq->why), "a parameter name that "
+                         "some frameworks read as %s", names[id]);
                 return WX_MALFORMED;
             }
             if (rq->val[id] != NULL) {
+                snprintf(rq->why, sizeof(rq->why), "parameter %s repeated",
+                         names[id]);
                 return WX_MALFORMED;
             }
             dv = ref_decode(arena, raw, rawlen);
-            if (dv < 0 || dv > WX_MAX_VALUE) {
+            if (dv < 0) {
+                snprintf(rq->why, sizeof(rq->why), "parameter %s has a "
+                         "broken %%-escape or %%00", names[id]);
+                return WX_MALFORMED;
+            }
+            if (dv > WX_MAX_VALUE) {
+                snprintf(rq->why, sizeof(rq->why), "parameter %s over 4096 "
+                         "bytes", names[id]);
                 return WX_MALFORMED;
             }
             arena[dv] = '\0';
@@ -192,10 +288,25 @@ static wx_result_t ref_parse(const char *args, ref_query_t *rq, char *arena)
             arena += dv + 1;
         }
         if (!amp) {
-            return WX_OK;
+            break;
         }
         pos += seglen + 1;
     }
+    for (i = 0; i < n; i++) {
+        size_t len;
+        int id;
+        if (args[i] != ';') {
+            continue;
+        }
+        len = strcspn(args + i + 1, "=&;");
+        id = ref_framework_id(args + i + 1, len);
+        if (id >= 0) {
+            snprintf(rq->why, sizeof(rq->why), "a parameter after ';' that "
+                     "some frameworks read as %s", names[id]);
+            return WX_MALFORMED;
+        }
+    }
+    return WX_OK;
 }
 
 /* Byte-wise order, a proper prefix first. */
@@ -427,6 +538,33 @@ static void check_digest(const wx_bytes_t *parts, const char *const *cstr,
     }
     wx_signature_digest(again, rev, nparts);
     CHECK(memcmp(again, want, WX_SIG_LEN) == 0);
+    if (nparts == 3) {
+        /* every order of the three (the sort is a fixed network) */
+        static const int perm[6][3] = {
+            {0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}
+        };
+        int k;
+        for (k = 0; k < 6; k++) {
+            for (i = 0; i < 3; i++) {
+                rev[i] = parts[perm[k][i]];
+            }
+            wx_signature_digest(again, rev, 3);
+            CHECK(memcmp(again, want, WX_SIG_LEN) == 0);
+        }
+    }
+    else if (nparts > 1) {
+        /* rotated by one, and the first two swapped */
+        for (i = 0; i < nparts; i++) {
+            rev[i] = parts[(i + 1) % nparts];
+        }
+        wx_signature_digest(again, rev, nparts);
+        CHECK(memcmp(again, want, WX_SIG_LEN) == 0);
+        memcpy(rev, parts, (size_t)nparts * sizeof(*parts));
+        rev[0] = parts[1];
+        rev[1] = parts[0];
+        wx_signature_digest(again, rev, nparts);
+        CHECK(memcmp(again, want, WX_SIG_LEN) == 0);
+    }
 
     memset(hex, 'X', sizeof(hex));
     wx_signature(hex, cstr, nparts);
@@ -469,6 +607,68 @@ static void check_verify(const wx_query_t *q, apr_int64_t now_sec)
             CHECK(wx_verify_plain(q, toks, nt, now, ages[a], NULL, &why)
                   == rc);
         }
+    }
+}
+
+/*
+ * The sort on parts that differ only late or in length: v (n > 0 bytes, no
+ * NUL) cut short and with single bytes changed around the 8-byte chunks a
+ * word-wise comparison reads, in blocks of exactly their length; 2 to 8 of
+ * them at a time.
+ */
+/* *c plus how (1, -1), or flipped in its top bit (0x80); 1 for NUL. */
+static void sort_bump(char *c, int how)
+{
+    unsigned char x = (unsigned char)*c;
+
+    x = how == 0x80 ? (unsigned char)(x ^ 0x80) : (unsigned char)(x + how);
+    *c = (char)(x ? x : 1);
+}
+
+static void check_sort(const char *v, size_t n)
+{
+    wx_bytes_t parts[8];
+    const char *cstr[8];
+    char *own[8], *z[8];
+    unsigned char d[WX_SIG_LEN];
+    size_t len[8], i;
+    int k;
+
+    len[0] = n;
+    len[1] = n - 1;
+    len[2] = n < 8 ? n : 8;
+    len[3] = n < 9 ? n : 9;
+    len[4] = n;
+    len[5] = n;
+    len[6] = n;
+    len[7] = n < 16 ? n : 16;
+    for (k = 0; k < 8; k++) {
+        own[k] = tight(v, len[k]);
+    }
+    /* one byte up, flipped or down (never to NUL), at the last byte and
+     * either side of the first chunk boundary */
+    sort_bump(&own[4][n - 1], 1);
+    sort_bump(&own[5][n > 8 ? 7 : 0], 0x80);
+    sort_bump(&own[6][n > 8 ? 8 : n / 2], -1);
+    if (n > 8) {
+        sort_bump(&own[7][7], 0x80);
+    }
+    for (k = 0; k < 8; k++) {
+        z[k] = malloc(len[k] + 1);
+        CHECK(z[k] != NULL);
+        memcpy(z[k], own[k], len[k]);
+        z[k][len[k]] = '\0';
+        parts[k].p = own[k];
+        parts[k].n = len[k];
+        cstr[k] = z[k];
+    }
+    for (k = 2; k <= 8; k++) {
+        check_digest(parts, cstr, k, d);
+        check_digest(parts + 8 - k, cstr + 8 - k, k, d);
+    }
+    for (i = 0; i < 8; i++) {
+        tight_free(own[i]);
+        free(z[i]);
     }
 }
 
@@ -579,6 +779,11 @@ static void check_consumers(const wx_query_t *q, const ref_query_t *rq)
     }
     check_digest(parts, cstr, n, d);
 
+    /* the nonce, cut short and changed late */
+    if (qc.val[WX_P_NONCE] != NULL && qc.len[WX_P_NONCE] > 0) {
+        check_sort(qc.val[WX_P_NONCE], qc.len[WX_P_NONCE]);
+    }
+
     for (i = 0; i < WX_P_COUNT; i++) {
         tight_free(qc.val[i]);
     }
@@ -634,6 +839,94 @@ static void check_parse_exhaustive(void)
     }
 }
 
+/* The model, and the parser, on spellings the README and wx_protocol.h name. */
+static void check_model_cases(void)
+{
+    static const struct {
+        const char *args;
+        wx_result_t want;
+        const char *why;    /* NULL: not compared */
+    } c[] = {
+        {"nonce=1&Nonce=2", WX_MALFORMED,
+         "a parameter name that some frameworks read as nonce"},
+        {"msg.signature=a", WX_MALFORMED,
+         "a parameter name that some frameworks read as msg_signature"},
+        {"signature[]=a", WX_MALFORMED, NULL},
+        {"signature%5Bx%5d=a", WX_MALFORMED, NULL},
+        {"msg[signature=a", WX_MALFORMED,
+         "a parameter name that some frameworks read as msg_signature"},
+        {"encrypt%5Btype=a", WX_MALFORMED, NULL},
+        {"nonce[=a", WX_OK, NULL},
+        {"msg[sig]nature=a", WX_OK, NULL},
+        {"s\xc4\xb1gnature=a", WX_MALFORMED, NULL},
+        {"%C5%BFignature=a", WX_MALFORMED, NULL},
+        {"%c5%bfignature=a", WX_MALFORMED, NULL},
+        {"\xc5\xbf\xc4\xb1gnature=a", WX_MALFORMED, NULL},
+        {"s%u0131gnature=a", WX_MALFORMED, NULL},
+        {"%U017Fignature=a", WX_MALFORMED, NULL},
+        {"%u006Eonce=a", WX_MALFORMED,
+         "a parameter name that some frameworks read as nonce"},
+        {"%u006Eonce%u0000x=a", WX_MALFORMED, NULL},
+        {"%u006=a&nonce=1", WX_OK, NULL},
+        {"%u0131=a", WX_OK, NULL},
+        {"s\xc4gnature=a", WX_OK, NULL},
+        {"s\xb1gnature=a", WX_OK, NULL},
+        {"s\xc4\xb1gnature\xc4=a", WX_OK, NULL},
+        /* %u gives code points, not bytes: no UTF-8 pair (.NET reads this
+         * as "s\u00c4\u00b1gnature") */
+        {"s%u00c4%u00b1gnature=a", WX_OK, NULL},
+        {"s%C4%u00B1gnature=a", WX_OK, NULL},
+        {"caf\xc3\xa9=1&\xff=2", WX_OK, NULL},
+        {"x=1;nonce=2", WX_MALFORMED,
+         "a parameter after ';' that some frameworks read as nonce"},
+        {"echostr=a;Signature=b", WX_MALFORMED,
+         "a parameter after ';' that some frameworks read as signature"},
+        {"x=1;+nonce=2", WX_MALFORMED, NULL},
+        {"x=1;nonce", WX_MALFORMED, NULL},
+        {"x=1;nonce&y=2", WX_MALFORMED, NULL},
+        {"x;%6Eonce;y", WX_MALFORMED, NULL},
+        {"echostr=a;b;c=d", WX_OK, NULL},
+        {"a=1;", WX_OK, NULL},
+        {"nonce=1&nonce=2;timestamp=3", WX_MALFORMED,
+         "parameter nonce repeated"},
+        {"x=1;nonce=2&Nonce=3", WX_MALFORMED,
+         "a parameter name that some frameworks read as nonce"},
+        {"x=1;nonces=2;openid", WX_MALFORMED,
+         "a parameter after ';' that some frameworks read as openid"},
+        {"%6Eonce=1", WX_OK, NULL},
+        {"nonces=1&xnonce=2&nonce_=3", WX_OK, NULL},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        size_t n = strlen(c[i].args);
+        char *arena = malloc(n + 16);
+        const char *why = NULL;
+        ref_query_t rq;
+        wx_query_t q;
+        wx_result_t want, rc;
+
+        CHECK(arena != NULL);
+        want = ref_parse(c[i].args, &rq, arena);
+        if (want != c[i].want) {
+            fprintf(stderr, "model case %zu: %s\n", i, c[i].args);
+        }
+        CHECK(want == c[i].want);
+        if (c[i].why != NULL && strcmp(rq.why, c[i].why) != 0) {
+            fprintf(stderr, "model case %zu: %s: %s\n", i, c[i].args, rq.why);
+        }
+        CHECK(c[i].why == NULL || strcmp(rq.why, c[i].why) == 0);
+        rc = wx_query_parse(pool, c[i].args, &q, &why);
+        if (rc != want) {
+            fprintf(stderr, "parser case %zu: %s\n", i, c[i].args);
+        }
+        CHECK(rc == want);
+        CHECK(rc == WX_OK || strcmp(why, rq.why) == 0);
+        free(arena);
+    }
+    apr_pool_clear(pool);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     static const char digits[] = "0123456789abcdef";
@@ -668,6 +961,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     wx_signature_digest(d, &none, 1);
     CHECK(memcmp(d, want, WX_SIG_LEN) == 0);
     check_parse_exhaustive();
+    check_model_cases();
     return 0;
 }
 
@@ -699,6 +993,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     want = ref_parse(args, &rq, arena);
     CHECK(rc == want);
+    if (rc == WX_MALFORMED) {
+        CHECK(strcmp(why, rq.why) == 0);
+    }
 
     if (rc == WX_OK) {
         uintptr_t lo = (uintptr_t)args, hi = (uintptr_t)(args + n);

@@ -259,6 +259,9 @@ static void test_pollution(void)
         {"%C5%BFignature=a", ".NET folds U+017F (long s) to S", WX_MALFORMED},
         {"%u006Eonce=a", ".NET decodes %uXXXX", WX_MALFORMED},
         {"%u0131=a", "%u0131 alone is not ours", WX_OK},
+        {"s%u00c4%u00b1gnature=a", "%u00C4 %u00B1 are two characters, "
+         "not a UTF-8 pair", WX_OK},
+        {"s%C4%u00B1gnature=a", "... nor half of one", WX_OK},
         {"caf\xc3\xa9=1&\xff=2", "other non-ASCII names are not ours",
          WX_OK},
         {"x=1;nonce=2", "';' splits for CGI.pm, old Python, Go, Rack",
