@@ -273,9 +273,11 @@ static int wxv_handler(request_rec *r)
     ap_set_content_type(r, "text/plain");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     /* The body is echostr's bytes, exactly: mod_deflate and mod_brotli
-     * (on for text/plain in Debian's default configuration) keep off. */
-    apr_table_setn(r->subprocess_env, "no-gzip", "1");
-    apr_table_setn(r->subprocess_env, "no-brotli", "1");
+     * (on for text/plain in Debian's default configuration) keep off.
+     * (addn: a second copy of a flag only read for presence is harmless,
+     * and the search setn makes is not.) */
+    apr_table_addn(r->subprocess_env, "no-gzip", "1");
+    apr_table_addn(r->subprocess_env, "no-brotli", "1");
     ap_set_content_length(r, st->q.len[WX_P_ECHOSTR]);
     if (r->header_only) {
         return OK;
