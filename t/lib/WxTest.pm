@@ -55,18 +55,35 @@ sub lines_since { _since(catfile(t_logs(), 'error_log'), shift) }
 # Only mod_wx_valid's own lines.
 sub wx_lines_since { grep { /\[wx_valid:/ } lines_since(shift) }
 
-# The access log of "%m %U %>s %{wx-valid}n" is written after the response
-# went out, so the line of the request just made may come late, and the
-# previous request's line may land after the mark.  Wait (bounded: 10 s,
-# for valgrind runs) for the first new line of "$method $path ", return it.
-sub note_mark { _mark(catfile(t_logs(), 'wx_note_log')) }
+# The note log ("%m %U %>s %{wx-valid}n %{X-Wx-Seq}i") is written after
+# the response went out, so a request's line may come late, and the line
+# of the request before a byte-offset mark may land after it (it did under
+# valgrind, for two POSTs to one path).  So every request the tests send
+# carries X-Wx-Seq: the test process's pid and a number that grows by one
+# per request.  A mark is the next number; note_since waits (bounded: 10 s,
+# for valgrind runs) for the first line of "$method $path " sent by this
+# process at or after the mark, and returns it without the number.
+my $seq = 0;
+my $hooked;
+sub _next_seq { return "$$-" . ++$seq }
+sub _hook_ua {
+    return if $hooked;
+    Apache::TestRequest::user_agent()->add_handler(
+        request_prepare => sub { $_[0]->header('X-Wx-Seq' => _next_seq()); return });
+    $hooked = 1;
+}
+_hook_ua();
+
+sub note_mark { return $seq + 1 }
 
 sub note_since {
     my ($mark, $method, $path) = @_;
     for (1 .. 200) {
-        my @l = grep { index($_, "$method $path ") == 0 }
-                _since(catfile(t_logs(), 'wx_note_log'), $mark);
-        return $l[0] if @l;
+        for (_since(catfile(t_logs(), 'wx_note_log'), 0)) {
+            my ($line, $pid, $n) = /^(.*) (\d+)-(\d+)$/ or next;
+            return $line
+                if $pid == $$ && $n >= $mark && index($line, "$method $path ") == 0;
+        }
         sleep 0.05;
     }
     return undef;
@@ -82,7 +99,7 @@ sub raw_get {
         or die "connect $hostport: $!";
     binmode $sock;
     print $sock "$method $target HTTP/1.1\r\nHost: $hostport\r\n"
-              . "Connection: close\r\n\r\n";
+              . "X-Wx-Seq: " . _next_seq() . "\r\nConnection: close\r\n\r\n";
     local $/;
     my $resp = <$sock>;
     close $sock;
