@@ -24,9 +24,16 @@ WARN    = -Wall -Wextra -Werror
 comma  := ,
 APXS_FLAGS = $(if $(STRICT),$(addprefix -Wc$(comma),$(WARN)))
 
-SRC     = mod_wx_valid.c wx_protocol.c
+SRC     = mod_wx_valid.c wx_protocol.c wx_crypto.c
+HDR     = wx_protocol.h wx_crypto.h
+CORE    = wx_protocol.c wx_crypto.c
 MODULE  = .libs/mod_wx_valid.so
-UNIT    = build/wx_protocol_test
+UNIT    = build/wx_protocol_test build/wx_crypto_test
+# The core's compile and link lines outside apxs (unit tests, benches).
+CORE_CFLAGS = -I. $(shell $(APR_CONFIG) --cflags --cppflags --includes) \
+	$(shell $(APU_CONFIG) --includes)
+CORE_LIBS   = $(shell $(APR_CONFIG) --link-ld --libs) \
+	$(shell $(APU_CONFIG) --link-ld --libs) -ljansson
 
 .PHONY: all install test unit apache-test run bench memcheck soak fuzz deps clean FORCE
 
@@ -37,8 +44,8 @@ build/flags: FORCE
 	@mkdir -p build
 	@echo '$(APXS_FLAGS)' | cmp -s - $@ || echo '$(APXS_FLAGS)' > $@
 
-$(MODULE): $(SRC) wx_protocol.h build/flags
-	$(APXS) -c $(APXS_FLAGS) -o mod_wx_valid.la $(SRC)
+$(MODULE): $(SRC) $(HDR) build/flags
+	$(APXS) -c $(APXS_FLAGS) -o mod_wx_valid.la $(SRC) -ljansson
 
 # The module through apxs -i; on Debian's layout (mods-available/) also the
 # a2enmod files, so `a2enmod wx_valid` works next.
@@ -53,14 +60,9 @@ install: $(MODULE)
 			$(DESTDIR)$(SYSCONFDIR)/mods-available/; \
 	fi
 
-$(UNIT): t/unit/wx_protocol_test.c wx_protocol.c wx_protocol.h
+build/%_test: t/unit/%_test.c t/unit/tap.h $(CORE) $(HDR)
 	@mkdir -p build
-	$(CC) $(WARN) -g -O1 -I. \
-		$(shell $(APR_CONFIG) --cflags --cppflags --includes) \
-		$(shell $(APU_CONFIG) --includes) \
-		-o $@ t/unit/wx_protocol_test.c wx_protocol.c \
-		$(shell $(APR_CONFIG) --link-ld --libs) \
-		$(shell $(APU_CONFIG) --link-ld --libs)
+	$(CC) $(WARN) -g -O1 $(CORE_CFLAGS) -o $@ $< $(CORE) $(CORE_LIBS)
 
 deps:
 	@tools/deps
@@ -84,14 +86,10 @@ $(BENCH_MODULE): bench/mod_wx_bench.c
 	$(APXS) -c -o bench/mod_wx_bench.la bench/mod_wx_bench.c
 
 # The core alone, optimised as apxs builds the module.
-build/core_bench: bench/core_bench.c wx_protocol.c wx_protocol.h
+build/core_bench: bench/core_bench.c $(CORE) $(HDR)
 	@mkdir -p build
-	$(CC) $(WARN) -g -O2 -I. \
-		$(shell $(APR_CONFIG) --cflags --cppflags --includes) \
-		$(shell $(APU_CONFIG) --includes) \
-		-o $@ bench/core_bench.c wx_protocol.c \
-		$(shell $(APR_CONFIG) --link-ld --libs) \
-		$(shell $(APU_CONFIG) --link-ld --libs)
+	$(CC) $(WARN) -g -O2 $(CORE_CFLAGS) -o $@ bench/core_bench.c $(CORE) \
+		$(CORE_LIBS)
 
 bench: deps all $(BENCH_MODULE) build/core_bench
 	APXS=$(APXS) tools/bench

@@ -631,9 +631,15 @@ static int wx_present(const wx_query_t *q, wx_param_t id, const char **why)
     return 1;
 }
 
-wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
-                            int ntokens, apr_time_t now, apr_int64_t max_age,
-                            int *which, const char **why)
+/*
+ * Both modes: the signature in parameter sigp over [token, timestamp,
+ * nonce] and, when extra is not NULL, the extra part too.
+ */
+static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
+                                    const char *extra, apr_size_t extralen,
+                                    const char *const *tokens, int ntokens,
+                                    apr_time_t now, apr_int64_t max_age,
+                                    int *which, const char **why)
 {
     const char *ts = q->val[WX_P_TIMESTAMP];
     unsigned char given[WX_SIG_LEN];
@@ -642,7 +648,7 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
     apr_size_t i, sig = 0;
     int k;
 
-    if (!wx_present(q, WX_P_SIGNATURE, why)
+    if (!wx_present(q, sigp, why)
         || !wx_present(q, WX_P_TIMESTAMP, why)
         || !wx_present(q, WX_P_NONCE, why)) {
         return WX_MALFORMED;
@@ -664,26 +670,34 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
 
     /* Compared as binary digests, in constant time (apr_crypto_equals). */
     k = ntokens;
-    if (wx_signature_parse(q->val[WX_P_SIGNATURE], q->len[WX_P_SIGNATURE],
-                           given)) {
+    if (wx_signature_parse(q->val[sigp], q->len[sigp], given)) {
         for (k = 0; k < ntokens; k++) {
             unsigned char digest[WX_SIG_LEN];
-            wx_bytes_t parts[3];
+            wx_bytes_t parts[4];
             parts[0].p = tokens[k];
             parts[0].n = strlen(tokens[k]);
             parts[1].p = ts;
             parts[1].n = q->len[WX_P_TIMESTAMP];
             parts[2].p = q->val[WX_P_NONCE];
             parts[2].n = q->len[WX_P_NONCE];
-            wx_signature_digest(digest, parts, 3);
+            parts[3].p = extra;
+            parts[3].n = extralen;
+            wx_signature_digest(digest, parts, extra ? 4 : 3);
             if (apr_crypto_equals(given, digest, WX_SIG_LEN)) {
                 break;
             }
         }
     }
     if (k == ntokens) {
-        *why = ntokens == 1 ? "signature does not match the WxToken"
-                            : "signature matches none of the WxTokens";
+        if (sigp == WX_P_SIGNATURE) {
+            *why = ntokens == 1 ? "signature does not match the WxToken"
+                                : "signature matches none of the WxTokens";
+        }
+        else {
+            *why = ntokens == 1 ? "msg_signature does not match the WxToken"
+                                : "msg_signature matches none of the "
+                                  "WxTokens";
+        }
         return WX_BAD_SIGNATURE;
     }
     if (which) {
@@ -703,6 +717,23 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
         }
     }
     return WX_OK;
+}
+
+wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
+                            int ntokens, apr_time_t now, apr_int64_t max_age,
+                            int *which, const char **why)
+{
+    return wx_verify_signed(q, WX_P_SIGNATURE, NULL, 0, tokens, ntokens, now,
+                            max_age, which, why);
+}
+
+wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
+                          apr_size_t enclen, const char *const *tokens,
+                          int ntokens, apr_time_t now, apr_int64_t max_age,
+                          int *which, const char **why)
+{
+    return wx_verify_signed(q, WX_P_MSG_SIGNATURE, encrypt, enclen, tokens,
+                            ntokens, now, max_age, which, why);
 }
 
 const char *wx_echo_problem(const wx_query_t *q)

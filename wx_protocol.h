@@ -129,6 +129,18 @@ wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,
                             int *which, const char **why);
 
 /*
+ * Verify a msg_signature-signed request (safe and compatible mode, WeCom):
+ * msg_signature, timestamp and nonce present and non-empty, msg_signature
+ * over [token, timestamp, nonce, encrypt] (encrypt: the body's Encrypt, or
+ * WeCom's echostr) with one of the tokens, timestamp fresh.  As
+ * wx_verify_plain() in every other way.
+ */
+wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
+                          apr_size_t enclen, const char *const *tokens,
+                          int ntokens, apr_time_t now, apr_int64_t max_age,
+                          int *which, const char **why);
+
+/*
  * The developer-verification GET also needs an echostr: NULL when q holds a
  * non-empty one, else why not ("echostr missing", "echostr empty").
  */

@@ -4,46 +4,13 @@
  * suite (see t/vectors.md); the others were computed independently with
  * `printf ... | LC_ALL=C sort | tr -d '\n' | sha1sum`.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "apr_general.h"
 #include "apr_strings.h"
 
 #include "wx_protocol.h"
-
-static int tap_n, tap_failed;
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("%s %d - ", cond ? "ok" : "not ok", ++tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        tap_failed++;
-    }
-    return cond;
-}
-
-static void is_str(const char *got, const char *want, const char *name)
-{
-    if (!ok(got && want ? strcmp(got, want) == 0 : got == want, "%s", name)) {
-        printf("#   got:  '%s'\n#   want: '%s'\n", got ? got : "(null)",
-               want ? want : "(null)");
-    }
-}
-
-static void is_int(long got, long want, const char *name)
-{
-    if (!ok(got == want, "%s", name)) {
-        printf("#   got:  %ld\n#   want: %ld\n", got, want);
-    }
-}
+#include "tap.h"
 
 static apr_pool_t *pool;
 
@@ -525,8 +492,7 @@ int main(void)
     test_tokens();
     test_names();
 
-    printf("1..%d\n", tap_n);
     apr_pool_destroy(pool);
     apr_terminate();
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -1,0 +1,494 @@
+/*
+ * wx_crypto.c: safe mode and WeCom (see wx_crypto.h).
+ *
+ * All AES through apr_crypto's openssl driver, all base64 through
+ * apr_base64, XML through apr_xml, JSON through jansson.  What is written
+ * here is the message layout around them and the checks WeChat's SDKs
+ * forget: a pad of 1..32 equal bytes, a length field inside the plaintext,
+ * the receiveid.
+ */
+#include <string.h>
+
+#include "apr_base64.h"
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "apr_xml.h"
+#include "apu_errno.h"
+
+#include <jansson.h>
+
+#include "wx_crypto.h"
+
+const char *wx_aes_key_problem(const char *s)
+{
+    apr_size_t n = strlen(s), i;
+
+    if (n != WX_AES_KEY_CHARS) {
+        return n < WX_AES_KEY_CHARS ? "is shorter than 43 characters"
+                                    : "is longer than 43 characters";
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9'))) {
+            return "holds a character other than an ASCII letter or digit";
+        }
+    }
+    return NULL;
+}
+
+void wx_aes_key_decode(const char *s, wx_aes_key_t *key)
+{
+    char padded[WX_AES_KEY_CHARS + 2];
+    unsigned char out[WX_AES_KEY_LEN + 4];
+
+    /* apr_base64 ignores the last character's surplus bits, as WeChat
+     * does; a strict decoder would refuse most real keys. */
+    memcpy(padded, s, WX_AES_KEY_CHARS);
+    padded[WX_AES_KEY_CHARS] = '=';
+    padded[WX_AES_KEY_CHARS + 1] = '\0';
+    apr_base64_decode_binary(out, padded);
+    memcpy(key->k, out, WX_AES_KEY_LEN);
+    memset(out, 0, sizeof(out));
+}
+
+apr_status_t wx_crypto_open(apr_pool_t *p, const apr_crypto_t **f,
+                            const char **why, const char **detail)
+{
+    const apr_crypto_driver_t *driver = NULL;
+    const apu_err_t *err = NULL;
+    apr_crypto_t *factory = NULL;
+    apr_status_t rv;
+
+    *detail = NULL;
+    if ((rv = apr_crypto_init(p)) != APR_SUCCESS) {
+        *why = "apr_crypto_init failed";
+        return rv;
+    }
+    rv = apr_crypto_get_driver(&driver, "openssl", NULL, &err, p);
+    if (rv != APR_SUCCESS || driver == NULL) {
+        *why = "APR-util's crypto driver \"openssl\" did not load";
+        if (err != NULL) {
+            *detail = err->msg ? err->msg : err->reason;
+        }
+        return rv != APR_SUCCESS ? rv : APR_ENOTIMPL;
+    }
+    if ((rv = apr_crypto_make(&factory, driver, NULL, p)) != APR_SUCCESS) {
+        *why = "apr_crypto_make failed for the \"openssl\" driver";
+        return rv;
+    }
+    *f = factory;
+    return APR_SUCCESS;
+}
+
+/*
+ * The key as apr_crypto wants it: a raw secret for AES-256-CBC with the
+ * cipher's own padding off (WeChat pads to 32 bytes itself).
+ */
+static apr_status_t wx_make_key(apr_pool_t *p, const apr_crypto_t *f,
+                                const wx_aes_key_t *key,
+                                apr_crypto_key_t **k)
+{
+    apr_crypto_key_rec_t rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.ktype = APR_CRYPTO_KTYPE_SECRET;
+    rec.type = APR_KEY_AES_256;
+    rec.mode = APR_MODE_CBC;
+    rec.pad = 0;
+    rec.k.secret.secret = key->k;
+    rec.k.secret.secretLen = WX_AES_KEY_LEN;
+    return apr_crypto_key(k, &rec, f, p);
+}
+
+/*
+ * Standard base64 with '=' padding only, as WeChat writes it: the length
+ * a multiple of 4, at most two '=' and only at the end.  (apr_base64's
+ * decoder stops quietly at the first byte it does not know, so what it is
+ * given is checked first.)  Returns the decoded length, or 0 when b64 is
+ * not such base64.
+ */
+static apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n)
+{
+    apr_size_t i, pad = 0;
+
+    if (n == 0 || n % 4 != 0) {
+        return 0;
+    }
+    if (b64[n - 1] == '=') {
+        pad = b64[n - 2] == '=' ? 2 : 1;
+    }
+    for (i = 0; i < n - pad; i++) {
+        unsigned char c = (unsigned char)b64[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+            return 0;
+        }
+    }
+    return n / 4 * 3 - pad;
+}
+
+/* The first 4 bytes at b, big-endian. */
+static apr_uint32_t wx_be32(const unsigned char *b)
+{
+    return (apr_uint32_t)b[0] << 24 | (apr_uint32_t)b[1] << 16
+         | (apr_uint32_t)b[2] << 8 | (apr_uint32_t)b[3];
+}
+
+/*
+ * One key: CBC-decrypt ct into a buffer from p and check its structure.
+ * 0 and *why when it has none (wrong key, or not WeChat's format).
+ */
+static int wx_decrypt_one(apr_pool_t *p, const apr_crypto_t *f,
+                          const wx_aes_key_t *key, const unsigned char *ct,
+                          apr_size_t ctlen, wx_bytes_t *msg,
+                          wx_bytes_t *receiveid, const char **why)
+{
+    apr_crypto_key_t *k = NULL;
+    apr_crypto_block_t *block = NULL;
+    apr_size_t bsize = 0, outlen = 0, tail = 0, pad, i, len;
+    unsigned char *out = NULL;
+    apr_status_t rv;
+
+    if (wx_make_key(p, f, key, &k) != APR_SUCCESS
+        || apr_crypto_block_decrypt_init(&block, &bsize, key->k, k, p)
+           != APR_SUCCESS) {
+        *why = "the crypto library refused the key";
+        return 0;
+    }
+    rv = apr_crypto_block_decrypt(&out, &outlen, ct, ctlen, block);
+    if (rv == APR_SUCCESS) {
+        rv = apr_crypto_block_decrypt_finish(out + outlen, &tail, block);
+    }
+    apr_crypto_block_cleanup(block);
+    if (rv != APR_SUCCESS) {
+        *why = "AES-CBC decryption failed";
+        return 0;
+    }
+    outlen += tail;
+
+    /* random(16) | len(4) | msg | receiveid | pad(1..32 bytes of its
+     * length).  The signature was checked before this, so how these
+     * checks fail tells an attacker nothing (no padding oracle). */
+    pad = outlen ? out[outlen - 1] : 0;
+    if (pad < 1 || pad > WX_AES_PAD_BLOCK
+        || pad > outlen - WX_AES_RANDOM_LEN - 4) {
+        *why = "the decrypted message's padding is out of range";
+        return 0;
+    }
+    for (i = outlen - pad; i < outlen; i++) {
+        if (out[i] != pad) {
+            *why = "the decrypted message's padding bytes differ";
+            return 0;
+        }
+    }
+    outlen -= pad;
+    len = wx_be32(out + WX_AES_RANDOM_LEN);
+    if (len > outlen - WX_AES_RANDOM_LEN - 4) {
+        *why = "the decrypted message's length field is beyond its end";
+        return 0;
+    }
+    msg->p = (const char *)out + WX_AES_RANDOM_LEN + 4;
+    msg->n = len;
+    receiveid->p = msg->p + len;
+    receiveid->n = outlen - WX_AES_RANDOM_LEN - 4 - len;
+    /* NUL after each, for the caller's convenience: the receiveid's end is
+     * the first pad byte, and msg's end is copied out first. */
+    if (receiveid->n > 0) {
+        char *id = apr_pstrmemdup(p, receiveid->p, receiveid->n);
+        receiveid->p = id;
+    }
+    else {
+        receiveid->p = "";
+    }
+    out[WX_AES_RANDOM_LEN + 4 + len] = '\0';
+    return 1;
+}
+
+wx_result_t wx_decrypt(apr_pool_t *p, const apr_crypto_t *f,
+                       const wx_aes_key_t *keys, int nkeys,
+                       const char *b64, apr_size_t b64len,
+                       const char *appid, wx_bytes_t *msg,
+                       wx_bytes_t *receiveid, int *which, const char **why)
+{
+    apr_size_t ctlen = wx_b64_checked_len(b64, b64len), got;
+    unsigned char *ct;
+    int i;
+
+    if (ctlen == 0) {
+        *why = "the ciphertext is not base64";
+        return WX_BAD_CIPHER;
+    }
+    /* Whole AES blocks, and room for the random prefix, the length field
+     * and one pad byte.  (WeChat pads to 32 bytes; 16 is AES's own block,
+     * and a multiple of it is all CBC needs.) */
+    if (ctlen % 16 != 0 || ctlen < 32) {
+        *why = "the ciphertext is not a whole number of AES blocks";
+        return WX_BAD_CIPHER;
+    }
+    ct = apr_palloc(p, ctlen + 4);
+    got = (apr_size_t)apr_base64_decode_binary(
+        ct, apr_pstrmemdup(p, b64, b64len));
+    if (got != ctlen) {
+        *why = "the ciphertext is not base64";
+        return WX_BAD_CIPHER;
+    }
+    for (i = 0; i < nkeys; i++) {
+        if (wx_decrypt_one(p, f, &keys[i], ct, ctlen, msg, receiveid, why)) {
+            break;
+        }
+    }
+    if (i == nkeys) {
+        if (nkeys > 1) {
+            *why = "the ciphertext decrypts to WeChat's format under none "
+                   "of the WxEncodingAESKeys";
+        }
+        return WX_BAD_CIPHER;
+    }
+    if (which) {
+        *which = i;
+    }
+    if (appid != NULL
+        && (strlen(appid) != receiveid->n
+            || memcmp(appid, receiveid->p, receiveid->n) != 0)) {
+        *why = receiveid->n == 0 ? "the message's receiveid is empty, not "
+                                   "the WxAppID"
+                                 : "the message's receiveid is not the "
+                                   "WxAppID";
+        return WX_BAD_APPID;
+    }
+    return WX_OK;
+}
+
+apr_status_t wx_encrypt(apr_pool_t *p, const apr_crypto_t *f,
+                        const wx_aes_key_t *key, const unsigned char *random,
+                        const char *msg, apr_size_t msglen,
+                        const char *receiveid, apr_size_t idlen,
+                        char **b64, const char **why)
+{
+    apr_size_t n = WX_AES_RANDOM_LEN + 4 + msglen + idlen, total, pad;
+    apr_size_t outlen = 0, tail = 0, bsize = 0;
+    apr_crypto_key_t *k = NULL;
+    apr_crypto_block_t *block = NULL;
+    unsigned char *plain, *out = NULL;
+    const unsigned char *iv = key->k;
+    apr_status_t rv;
+
+    if (msglen > APR_UINT32_MAX) {
+        *why = "the message is too long for WeChat's length field";
+        return APR_EINVAL;
+    }
+    pad = WX_AES_PAD_BLOCK - n % WX_AES_PAD_BLOCK;   /* 1..32, never 0 */
+    total = n + pad;
+    plain = apr_palloc(p, total);
+    if (random != NULL) {
+        memcpy(plain, random, WX_AES_RANDOM_LEN);
+    }
+    else if ((rv = apr_generate_random_bytes(plain, WX_AES_RANDOM_LEN))
+             != APR_SUCCESS) {
+        *why = "apr_generate_random_bytes failed";
+        return rv;
+    }
+    plain[16] = (unsigned char)(msglen >> 24);
+    plain[17] = (unsigned char)(msglen >> 16);
+    plain[18] = (unsigned char)(msglen >> 8);
+    plain[19] = (unsigned char)msglen;
+    memcpy(plain + 20, msg, msglen);
+    memcpy(plain + 20 + msglen, receiveid, idlen);
+    memset(plain + n, (int)pad, pad);
+
+    if ((rv = wx_make_key(p, f, key, &k)) != APR_SUCCESS
+        || (rv = apr_crypto_block_encrypt_init(&block, &iv, k, &bsize, p))
+           != APR_SUCCESS) {
+        *why = "the crypto library refused the key";
+        return rv;
+    }
+    rv = apr_crypto_block_encrypt(&out, &outlen, plain, total, block);
+    if (rv == APR_SUCCESS) {
+        rv = apr_crypto_block_encrypt_finish(out + outlen, &tail, block);
+    }
+    apr_crypto_block_cleanup(block);
+    if (rv != APR_SUCCESS) {
+        *why = "AES-CBC encryption failed";
+        return rv;
+    }
+    outlen += tail;
+    *b64 = apr_palloc(p, apr_base64_encode_len((int)outlen));
+    apr_base64_encode_binary(*b64, out, (int)outlen);
+    return APR_SUCCESS;
+}
+
+/* --- envelopes ---------------------------------------------------------- */
+
+/* The text of an element: its cdata pieces joined, from p. */
+static const char *wx_xml_text(apr_pool_t *p, const apr_xml_elem *e,
+                               apr_size_t *len)
+{
+    const apr_text *t;
+    const char *s = "";
+
+    if (e->first_child != NULL) {
+        return NULL;    /* <Encrypt> holds markup: not WeChat's */
+    }
+    for (t = e->first_cdata.first; t != NULL; t = t->next) {
+        s = t == e->first_cdata.first ? t->text
+                                      : apr_pstrcat(p, s, t->text, NULL);
+    }
+    *len = strlen(s);
+    return s;
+}
+
+static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
+                                   apr_size_t len, wx_bytes_t *encrypt,
+                                   const char **why)
+{
+    apr_xml_parser *parser = apr_xml_parser_create(p);
+    apr_xml_doc *doc = NULL;
+    const apr_xml_elem *e, *found = NULL;
+
+    if (apr_xml_parser_feed(parser, body, len) != APR_SUCCESS
+        || apr_xml_parser_done(parser, &doc) != APR_SUCCESS
+        || doc == NULL || doc->root == NULL) {
+        *why = "the request body is not well-formed XML";
+        return WX_MALFORMED;
+    }
+    if (strcmp(doc->root->name, "xml") != 0) {
+        *why = "the request body's XML root is not <xml>";
+        return WX_MALFORMED;
+    }
+    for (e = doc->root->first_child; e != NULL; e = e->next) {
+        if (strcmp(e->name, "Encrypt") == 0) {
+            if (found != NULL) {
+                *why = "the request body has more than one Encrypt";
+                return WX_MALFORMED;
+            }
+            found = e;
+        }
+    }
+    if (found == NULL) {
+        *why = "the request body has no Encrypt";
+        return WX_MALFORMED;
+    }
+    encrypt->p = wx_xml_text(p, found, &encrypt->n);
+    if (encrypt->p == NULL || encrypt->n == 0) {
+        *why = "the request body's Encrypt is empty or not text";
+        return WX_MALFORMED;
+    }
+    return WX_OK;
+}
+
+static wx_result_t wx_envelope_json(apr_pool_t *p, const char *body,
+                                    apr_size_t len, wx_envelope_t *env,
+                                    wx_bytes_t *encrypt, const char **why)
+{
+    json_error_t err;
+    json_t *root, *upper, *lower, *v;
+    wx_result_t rc = WX_OK;
+
+    /* Duplicate keys refused: the app would read one, we another. */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    if (root == NULL || !json_is_object(root)) {
+        *why = "the request body is not a JSON object";
+        json_decref(root);
+        return WX_MALFORMED;
+    }
+    upper = json_object_get(root, "Encrypt");
+    lower = json_object_get(root, "encrypt");
+    if (upper != NULL && lower != NULL) {
+        *why = "the request body has both Encrypt and encrypt";
+        rc = WX_MALFORMED;
+    }
+    else if ((v = upper ? upper : lower) == NULL) {
+        *why = "the request body has no Encrypt";
+        rc = WX_MALFORMED;
+    }
+    else if (!json_is_string(v) || json_string_length(v) == 0) {
+        *why = "the request body's Encrypt is empty or not text";
+        rc = WX_MALFORMED;
+    }
+    else {
+        encrypt->n = json_string_length(v);
+        encrypt->p = apr_pstrmemdup(p, json_string_value(v), encrypt->n);
+        *env = upper ? WX_ENV_JSON : WX_ENV_JSON_WECOM;
+    }
+    json_decref(root);
+    return rc;
+}
+
+wx_result_t wx_envelope_parse(apr_pool_t *p, const char *body,
+                              apr_size_t len, wx_envelope_t *env,
+                              wx_bytes_t *encrypt, const char **why)
+{
+    apr_size_t i = 0;
+
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r'
+                       || body[i] == '\n')) {
+        i++;
+    }
+    if (i < len && body[i] == '<') {
+        *env = WX_ENV_XML;
+        return wx_envelope_xml(p, body, len, encrypt, why);
+    }
+    if (i < len && body[i] == '{') {
+        return wx_envelope_json(p, body, len, env, encrypt, why);
+    }
+    *why = len == 0 ? "the request body is empty"
+                    : "the request body is neither XML nor JSON";
+    return WX_MALFORMED;
+}
+
+char *wx_envelope_reply(apr_pool_t *p, wx_envelope_t env, const char *b64,
+                        const char *signature, apr_int64_t timestamp,
+                        const char *nonce, apr_size_t *len)
+{
+    json_t *o;
+    char *s, *out;
+
+    if (env == WX_ENV_XML) {
+        /* Base64, hex and digits: nothing that could end a CDATA. */
+        out = apr_psprintf(p, "<xml><Encrypt><![CDATA[%s]]></Encrypt>"
+                           "<MsgSignature><![CDATA[%s]]></MsgSignature>"
+                           "<TimeStamp>%" APR_INT64_T_FMT "</TimeStamp>"
+                           "<Nonce><![CDATA[%s]]></Nonce></xml>",
+                           b64, signature, timestamp, nonce);
+        *len = strlen(out);
+        return out;
+    }
+    o = env == WX_ENV_JSON
+      ? json_pack("{s:s, s:s, s:I, s:s}", "Encrypt", b64,
+                  "MsgSignature", signature, "TimeStamp",
+                  (json_int_t)timestamp, "Nonce", nonce)
+      : json_pack("{s:s, s:s, s:I, s:s}", "encrypt", b64,
+                  "msgsignature", signature, "timestamp",
+                  (json_int_t)timestamp, "nonce", nonce);
+    if (o == NULL) {
+        return NULL;
+    }
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (s == NULL) {
+        return NULL;
+    }
+    *len = strlen(s);
+    out = apr_pstrmemdup(p, s, *len);
+    free(s);
+    return out;
+}
+
+apr_status_t wx_reply_nonce(char out[WX_REPLY_NONCE_LEN + 1])
+{
+    unsigned char r[WX_REPLY_NONCE_LEN];
+    apr_status_t rv;
+    int i;
+
+    if ((rv = apr_generate_random_bytes(r, sizeof(r))) != APR_SUCCESS) {
+        return rv;
+    }
+    /* r % 10 leans a little towards 0..5: no matter for a nonce, which
+     * only has to differ from the last ones. */
+    for (i = 0; i < WX_REPLY_NONCE_LEN; i++) {
+        out[i] = (char)('0' + r[i] % 10);
+    }
+    out[WX_REPLY_NONCE_LEN] = '\0';
+    return APR_SUCCESS;
+}
