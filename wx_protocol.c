@@ -12,7 +12,7 @@
 
 static const char *const wx_result_names[WX_RESULT_COUNT] = {
     "ok", "malformed", "bad-signature", "stale", "replay",
-    "bad-cipher", "bad-appid", "method", "no-token"
+    "bad-cipher", "bad-appid", "method", "no-token", "no-key", "too-large"
 };
 
 static const char *const wx_param_names[WX_P_COUNT] = {
@@ -416,6 +416,41 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
         }
     }
     return WX_OK;
+}
+
+char *wx_query_without(apr_pool_t *p, const char *args, unsigned int drop)
+{
+    const char *s = args, *end, *amp;
+    char *out, *o;
+
+    if (args == NULL) {
+        return NULL;
+    }
+    end = args + strlen(args);
+    o = out = apr_palloc(p, (apr_size_t)(end - args) + 1);
+    while (s < end) {
+        const char *eq;
+        char canon[WX_NAME_BUF];
+        int clen, id;
+
+        amp = memchr(s, '&', (apr_size_t)(end - s));
+        if (amp == NULL) {
+            amp = end;
+        }
+        eq = memchr(s, '=', (apr_size_t)(amp - s));
+        clen = wx_name_canon(canon, s, (apr_size_t)((eq ? eq : amp) - s));
+        id = clen > 0 ? wx_param_lookup(canon, (apr_size_t)clen) : -1;
+        if (id < 0 || !(drop & (1u << id))) {
+            if (o != out) {
+                *o++ = '&';
+            }
+            memcpy(o, s, (apr_size_t)(amp - s));
+            o += amp - s;
+        }
+        s = amp + 1;
+    }
+    *o = '\0';
+    return o == out ? NULL : out;
 }
 
 /* 8 bytes as a big-endian number, so that numeric order is byte order. */

@@ -16,6 +16,7 @@
 /* Bounds on what a request may carry; see README "Limits". */
 #define WX_MAX_VALUE      4096   /* one parameter value, after %-decoding */
 #define WX_MAX_QUERY      16384  /* the whole raw query string */
+#define WX_MAX_BODY       262144 /* a safe-mode request or reply body */
 #define WX_TOKEN_MIN      3
 #define WX_TOKEN_MAX      32
 #define WX_SIG_LEN       20     /* sha1 */
@@ -43,6 +44,8 @@ typedef enum {
     WX_BAD_APPID,
     WX_METHOD,
     WX_NO_TOKEN,
+    WX_NO_KEY,            /* msg_signature, and no WxEncodingAESKey */
+    WX_TOO_LARGE,         /* a safe-mode body over WX_MAX_BODY */
     WX_RESULT_COUNT
 } wx_result_t;
 
@@ -95,6 +98,13 @@ const char *wx_token_problem(const char *tok);
  */
 wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
                            const char **why);
+
+/*
+ * args (as wx_query_parse() accepted it) without the parameters whose bit
+ * (1u << wx_param_t) is set in drop, whatever their spelling; the others
+ * byte for byte, in order.  From p; NULL when nothing is left.
+ */
+char *wx_query_without(apr_pool_t *p, const char *args, unsigned int drop);
 
 /*
  * sha1(concat(sort_bytewise(parts))): the signature WeChat computes over

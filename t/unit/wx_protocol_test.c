@@ -462,6 +462,34 @@ static void test_tokens(void)
            "they are)", "undefined variable");
 }
 
+/* What the guard hands the app after decrypting a safe-mode message. */
+static void test_query_without(void)
+{
+    const unsigned int drop = 1u << WX_P_MSG_SIGNATURE
+                            | 1u << WX_P_ENCRYPT_TYPE;
+    static const struct {
+        const char *in, *want, *name;
+    } cases[] = {
+        { "signature=a&timestamp=1&nonce=2&openid=o%2B&encrypt_type=aes"
+          "&msg_signature=m", "signature=a&timestamp=1&nonce=2&openid=o%2B",
+          "OA safe mode: both dropped, the rest byte for byte" },
+        { "msg_signature=m&timestamp=1&nonce=2", "timestamp=1&nonce=2",
+          "WeCom: msg_signature first" },
+        { "timestamp=1&%6Dsg_signature=m&x=1", "timestamp=1&x=1",
+          "a %-encoded name is dropped too" },
+        { "encrypt_type=aes&msg_signature=m", NULL, "nothing left: NULL" },
+        { "a=1&&b=2&msg_signature", "a=1&&b=2", "empty pieces kept, a bare "
+          "name dropped" },
+    };
+    unsigned int i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_str(wx_query_without(pool, cases[i].in, drop), cases[i].want,
+               cases[i].name);
+    }
+    is_str(wx_query_without(pool, NULL, drop), NULL, "no query: NULL");
+}
+
 static void test_names(void)
 {
     is_str(wx_result_name(WX_OK), "ok", "note ok");
@@ -474,6 +502,8 @@ static void test_names(void)
     is_str(wx_result_name(WX_BAD_APPID), "bad-appid", "note bad-appid");
     is_str(wx_result_name(WX_METHOD), "method", "note method");
     is_str(wx_result_name(WX_NO_TOKEN), "no-token", "note no-token");
+    is_str(wx_result_name(WX_NO_KEY), "no-key", "note no-key");
+    is_str(wx_result_name(WX_TOO_LARGE), "too-large", "note too-large");
     is_str(wx_result_name(WX_RESULT_COUNT), "unknown", "out of range");
     is_str(wx_param_name(WX_P_MSG_SIGNATURE), "msg_signature", "param name");
 }
@@ -490,6 +520,7 @@ int main(void)
     test_verify();
     test_malformed();
     test_tokens();
+    test_query_without();
     test_names();
 
     apr_pool_destroy(pool);
