@@ -3,8 +3,11 @@
  *
  * The Apache glue only: directives, per-directory configuration and its
  * merge, the "wx-valid" handler, the "wx-signature" authz provider and
- * logging.  The protocol itself (query parsing, signatures) lives in
- * wx_protocol.c, which knows nothing of httpd.
+ * logging, and in safe mode the body's and the reply's plumbing: read up
+ * front, replayed as plaintext by an input filter, the reply encrypted by
+ * an output filter.  The protocol itself (query parsing, signatures, AES
+ * envelopes) lives in wx_protocol.c and wx_crypto.c, which know nothing of
+ * httpd.
  */
 #include <errno.h>
 
@@ -15,10 +18,13 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_auth.h"
+#include "util_filter.h"
 
+#include "apr_buckets.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
 
+#include "wx_crypto.h"
 #include "wx_protocol.h"
 
 module AP_MODULE_DECLARE_DATA wx_valid_module;
@@ -29,11 +35,23 @@ module AP_MODULE_DECLARE_DATA wx_valid_module;
 #define WXV_HANDLER   "wx-valid"
 #define WXV_NOTE      "wx-valid"
 #define WXV_UNSET     (-2)
+#define WXV_PLAIN_IN  "WX_PLAIN_BODY"
+#define WXV_REPLY_OUT "WX_ENCRYPT_REPLY"
 
 typedef struct {
     apr_array_header_t *tokens;   /* const char *; NULL: inherit */
     apr_int64_t max_age;          /* seconds, WX_MAX_AGE_OFF, or WXV_UNSET */
+    apr_array_header_t *keys;     /* wx_aes_key_t, current first; NULL:
+                                   * inherit */
+    const char *appid;            /* the receiveid required; NULL: inherit
+                                   * (none) */
 } wxv_dir_conf;
+
+/* apr_crypto's openssl factory, made in post_config; NULL if it failed. */
+static const apr_crypto_t *wxv_crypto;
+/* A WxEncodingAESKey in the server's configuration: a crypto failure at
+ * start-up is then fatal.  (.htaccess files are read later.) */
+static int wxv_keys_in_config;
 
 /*
  * One request's verification, kept in r->request_config: when both the
@@ -47,7 +65,27 @@ typedef struct {
     int which;                    /* the token that signed */
     int logged;
     wx_result_t logged_rc;        /* what was noted and logged */
+    /* Safe mode (msg_signature with a WxEncodingAESKey in effect): */
+    int safe;
+    int key;                      /* the key that decrypted */
+    wx_envelope_t env;            /* the request's envelope (POST) */
+    wx_bytes_t plain;             /* the message, decrypted */
+    wx_bytes_t receiveid;
+    int deferred;                 /* a status the guard leaves to fixups */
+    const wxv_dir_conf *conf;     /* what it was verified under */
 } wxv_req_state;
+
+/* The plaintext body, replayed to whatever reads the request body. */
+typedef struct {
+    const char *p;
+    apr_size_t left;
+} wxv_plain_ctx;
+
+/* The app's reply, held until it is whole, then encrypted. */
+typedef struct {
+    apr_bucket_brigade *bb;
+    wxv_req_state *st;
+} wxv_reply_ctx;
 
 static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
 {
@@ -69,16 +107,21 @@ static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     wxv_dir_conf *base = basev, *add = addv;
     wxv_dir_conf *conf;
 
-    if (add->tokens != NULL && add->max_age != WXV_UNSET) {
+    int set = (add->tokens != NULL) + (add->max_age != WXV_UNSET)
+            + (add->keys != NULL) + (add->appid != NULL);
+
+    if (set == 4) {
         return add;
     }
-    if (add->tokens == NULL && add->max_age == WXV_UNSET) {
+    if (set == 0) {
         return base;
     }
     conf = apr_palloc(p, sizeof(*conf));
 
     conf->tokens = add->tokens ? add->tokens : base->tokens;
     conf->max_age = add->max_age != WXV_UNSET ? add->max_age : base->max_age;
+    conf->keys = add->keys ? add->keys : base->keys;
+    conf->appid = add->appid ? add->appid : base->appid;
     return conf;
 }
 
@@ -124,6 +167,23 @@ static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
                       "method: %s is not GET or HEAD, for %s",
                       ap_escape_logitem(r->pool, r->method), uri);
         break;
+    case WX_BAD_CIPHER:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00009)
+                      "bad-cipher: %s, for %s", why, uri);
+        break;
+    case WX_BAD_APPID:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00010)
+                      "bad-appid: %s, for %s", why, uri);
+        break;
+    case WX_NO_KEY:
+        /* A configuration error, as no-token is. */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00011)
+                      "no-key: %s, for %s", why, uri);
+        break;
+    case WX_TOO_LARGE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00012)
+                      "too-large: %s, for %s", why, uri);
+        break;
     default:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00005)
                       "%s: %s, for %s", wx_result_name(rc), why, uri);
@@ -139,8 +199,215 @@ static int wxv_status(wx_result_t rc)
     case WX_BAD_CIPHER:    return HTTP_BAD_REQUEST;
     case WX_METHOD:        return HTTP_METHOD_NOT_ALLOWED;
     case WX_NO_TOKEN:      return HTTP_INTERNAL_SERVER_ERROR;
+    case WX_NO_KEY:        return HTTP_INTERNAL_SERVER_ERROR;
+    case WX_TOO_LARGE:     return HTTP_REQUEST_ENTITY_TOO_LARGE;
     default:               return HTTP_FORBIDDEN;
     }
+}
+
+/* The plaintext body, to whatever reads the request body next. */
+static apr_status_t wxv_plain_in(ap_filter_t *f, apr_bucket_brigade *bb,
+                                 ap_input_mode_t mode, apr_read_type_e block,
+                                 apr_off_t readbytes)
+{
+    wxv_plain_ctx *ctx = f->ctx;
+    apr_size_t n = ctx->left;
+
+    (void)block;
+    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE
+        && mode != AP_MODE_EXHAUSTIVE) {
+        return APR_ENOTIMPL;
+    }
+    if (mode != AP_MODE_EXHAUSTIVE && readbytes > 0
+        && (apr_off_t)n > readbytes) {
+        n = (apr_size_t)readbytes;
+    }
+    if (n > 0) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
+            ctx->p, n, f->r->pool, f->c->bucket_alloc));
+    }
+    if (mode != AP_MODE_SPECULATIVE) {
+        ctx->p += n;
+        ctx->left -= n;
+        if (ctx->left == 0) {
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+                f->c->bucket_alloc));
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/*
+ * A safe-mode message that verified and decrypted: the app gets the
+ * plaintext as the body (with its Content-Length), the query without
+ * encrypt_type and msg_signature, and its reply goes out encrypted.  As
+ * plain mode would have delivered it.
+ */
+static void wxv_attach(request_rec *r, wxv_req_state *st)
+{
+    wxv_plain_ctx *in = apr_palloc(r->pool, sizeof(*in));
+    wxv_reply_ctx *out = apr_palloc(r->pool, sizeof(*out));
+    const char *q;
+
+    in->p = st->plain.p;
+    in->left = st->plain.n;
+    ap_add_input_filter(WXV_PLAIN_IN, in, r, r->connection);
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+    apr_table_setn(r->headers_in, "Content-Length",
+                   apr_off_t_toa(r->pool, (apr_off_t)st->plain.n));
+
+    r->args = wx_query_without(r->pool, r->args,
+                               1u << WX_P_MSG_SIGNATURE
+                               | 1u << WX_P_ENCRYPT_TYPE);
+    r->parsed_uri.query = r->args;
+    q = r->unparsed_uri ? strchr(r->unparsed_uri, '?') : NULL;
+    if (q != NULL) {
+        r->unparsed_uri = apr_pstrcat(r->pool,
+            apr_pstrmemdup(r->pool, r->unparsed_uri,
+                           (apr_size_t)(q - r->unparsed_uri)),
+            r->args ? "?" : "", r->args, NULL);
+    }
+
+    out->bb = NULL;
+    out->st = st;
+    ap_add_output_filter(WXV_REPLY_OUT, out, r, r->connection);
+}
+
+/*
+ * Read the request body, up to WX_MAX_BODY bytes, into one buffer from
+ * r->pool.
+ */
+static wx_result_t wxv_read_body(request_rec *r, char **body,
+                                 apr_size_t *len, const char **why)
+{
+    apr_bucket_brigade *bb, *all;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t n = 0, total = 0;
+    int eos = 0;
+
+    if (cl != NULL && ap_parse_strict_length(&n, cl) && n > WX_MAX_BODY) {
+        *why = "request body over 262144 bytes (Content-Length)";
+        return WX_TOO_LARGE;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!eos) {
+        apr_bucket *e;
+
+        if (ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                           APR_BLOCK_READ, HUGE_STRING_LEN) != APR_SUCCESS
+            || apr_brigade_length(bb, 1, &n) != APR_SUCCESS) {
+            *why = "reading the request body failed";
+            return WX_MALFORMED;
+        }
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+             e = APR_BUCKET_NEXT(e)) {
+            eos |= APR_BUCKET_IS_EOS(e);
+        }
+        if ((total += n) > WX_MAX_BODY) {
+            *why = "request body over 262144 bytes";
+            return WX_TOO_LARGE;
+        }
+        if (ap_save_brigade(NULL, &all, &bb, r->pool) != APR_SUCCESS) {
+            *why = "reading the request body failed";
+            return WX_MALFORMED;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    if (apr_brigade_pflatten(all, body, len, r->pool) != APR_SUCCESS) {
+        *why = "reading the request body failed";
+        return WX_MALFORMED;
+    }
+    apr_brigade_destroy(all);
+    return WX_OK;
+}
+
+/*
+ * Safe mode and WeCom: msg_signature over the ciphertext (echostr on a
+ * GET, the body's Encrypt otherwise), then decrypt it with the current key
+ * or the previous one, then the receiveid.
+ */
+static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
+                            wxv_req_state *st)
+{
+    const char *const *tokens = (const char *const *)conf->tokens->elts;
+    const wx_aes_key_t *keys = (const wx_aes_key_t *)conf->keys->elts;
+    const char *enc;
+    apr_size_t enclen;
+
+    st->safe = 1;
+    if (wxv_crypto == NULL) {
+        st->rc = WX_NO_KEY;
+        st->why = "apr_crypto's openssl driver did not load at start-up";
+        return;
+    }
+    if (r->method_number == M_GET) {
+        if ((st->why = wx_echo_problem(&st->q)) != NULL) {
+            st->rc = WX_MALFORMED;
+            return;
+        }
+        enc = st->q.val[WX_P_ECHOSTR];
+        enclen = st->q.len[WX_P_ECHOSTR];
+    }
+    else {
+        char *body;
+        apr_size_t len;
+        wx_bytes_t e;
+
+        if ((st->rc = wxv_read_body(r, &body, &len, &st->why)) != WX_OK
+            || (st->rc = wx_envelope_parse(r->pool, body, len, &st->env, &e,
+                                           &st->why)) != WX_OK) {
+            return;
+        }
+        enc = e.p;
+        enclen = e.n;
+    }
+    st->rc = wx_verify_msg(&st->q, enc, enclen, tokens, conf->tokens->nelts,
+                           r->request_time, wxv_max_age(conf), &st->which,
+                           &st->why);
+    if (st->rc != WX_OK) {
+        return;
+    }
+    st->rc = wx_decrypt(r->pool, wxv_crypto, keys, conf->keys->nelts, enc,
+                        enclen, conf->appid, &st->plain, &st->receiveid,
+                        &st->key, &st->why);
+    if (st->rc != WX_OK) {
+        return;
+    }
+    if (r->method_number != M_GET) {
+        wxv_attach(r, st);
+    }
+    if (APLOGrdebug(r)) {
+        st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d, "
+                               "decrypted with WxEncodingAESKey %d of %d",
+                               st->which + 1, conf->tokens->nelts,
+                               st->key + 1, conf->keys->nelts);
+    }
+}
+
+/*
+ * An internal redirect or a subrequest of a request verified under the
+ * same configuration inherits its verdict (the body is read only once);
+ * a redirected safe-mode POST gets its plaintext body again.
+ */
+static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
+{
+    request_rec *from = r->prev ? r->prev : r->main;
+    wxv_req_state *st;
+
+    if (from == NULL
+        || (st = ap_get_module_config(from->request_config,
+                                      &wx_valid_module)) == NULL
+        || st->conf->tokens != conf->tokens || st->conf->keys != conf->keys
+        || st->conf->appid != conf->appid
+        || wxv_max_age(st->conf) != wxv_max_age(conf)) {
+        return NULL;
+    }
+    ap_set_module_config(r->request_config, &wx_valid_module, st);
+    if (r->prev && st->safe && st->rc == WX_OK && r->method_number != M_GET) {
+        wxv_attach(r, st);
+    }
+    return st;
 }
 
 /*
@@ -154,14 +421,11 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                                              &wx_valid_module);
     const char *ctype;
 
-    if (st != NULL) {
+    if (st != NULL || (st = wxv_inherited(r, conf)) != NULL) {
         return st;
     }
-    /* wx_query_parse() fills st->q; the rest is set here. */
-    st = apr_palloc(r->pool, sizeof(*st));
-    st->why = NULL;
-    st->which = 0;
-    st->logged = 0;
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    st->conf = conf;
     ap_set_module_config(r->request_config, &wx_valid_module, st);
 
     st->rc = wx_query_parse(r->pool, r->args, &st->q, &st->why);
@@ -183,6 +447,23 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
         st->why = "form-encoded request body, whose fields would stand "
                   "beside the signed query";
         return st;
+    }
+    /*
+     * msg_signature: safe mode, compatible mode or WeCom.  Without a key,
+     * a request that also carries the plain signature (an Official
+     * Account in compatible or safe mode) is checked by it and passes
+     * unchanged; WeCom's carries none.
+     */
+    if (st->q.val[WX_P_MSG_SIGNATURE] != NULL) {
+        if (conf->keys != NULL) {
+            wxv_verify_safe(r, conf, st);
+            return st;
+        }
+        if (st->q.val[WX_P_SIGNATURE] == NULL) {
+            st->rc = WX_NO_KEY;
+            st->why = "msg_signature without a WxEncodingAESKey in effect";
+            return st;
+        }
     }
     st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
                              conf->tokens->nelts, r->request_time,
@@ -229,6 +510,111 @@ static int wxv_no_token(request_rec *r, const wxv_dir_conf *conf,
 }
 
 /*
+ * The reply to a safe-mode message could not be encrypted: WeChat gets a
+ * 500 (and retries) rather than plaintext it would not accept.
+ */
+static apr_status_t wxv_reply_fail(ap_filter_t *f, apr_bucket_brigade *bb,
+                                   apr_status_t rv, const char *why)
+{
+    request_rec *r = f->r;
+
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00014)
+                  "the app's reply cannot be encrypted: %s, for %s", why,
+                  ap_escape_logitem(r->pool, r->uri));
+    ap_remove_output_filter(f);
+    apr_brigade_cleanup(bb);
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(
+        HTTP_INTERNAL_SERVER_ERROR, NULL, r->pool, f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, bb);
+}
+
+/*
+ * The app's reply to a safe-mode message, held until whole: a 200 with a
+ * body other than "success" goes out encrypted with the key that
+ * decrypted the request, for the request's receiveid, in the request's
+ * envelope, signed with the token that signed the request.
+ */
+static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    wxv_reply_ctx *ctx = f->ctx;
+    wxv_req_state *st = ctx->st;
+    const wxv_dir_conf *conf = st->conf;
+    const char *parts[4];
+    char sig[WX_SIG_HEX_LEN + 1], nonce[WX_REPLY_NONCE_LEN + 1], ts[32];
+    char *body, *b64, *out;
+    const char *why = NULL;
+    apr_size_t len, outlen;
+    apr_off_t held = 0;
+    apr_int64_t now;
+    apr_bucket *e;
+    apr_status_t rv;
+    int eos = 0;
+
+    if (r->status != HTTP_OK) {
+        /* Errors and redirects are no reply to WeChat: as they are. */
+        ap_remove_output_filter(f);
+        if (ctx->bb != NULL) {
+            APR_BRIGADE_PREPEND(bb, ctx->bb);
+        }
+        return ap_pass_brigade(f->next, bb);
+    }
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        eos |= APR_BUCKET_IS_EOS(e);
+    }
+    if ((rv = ap_save_brigade(f, &ctx->bb, &bb, r->pool)) != APR_SUCCESS
+        || (rv = apr_brigade_length(ctx->bb, 1, &held)) != APR_SUCCESS) {
+        return wxv_reply_fail(f, bb, rv, "reading it failed");
+    }
+    if (held > WX_MAX_BODY) {
+        return wxv_reply_fail(f, bb, APR_SUCCESS, "it is over 262144 bytes");
+    }
+    if (!eos) {
+        return APR_SUCCESS;
+    }
+    ap_remove_output_filter(f);
+    if ((rv = apr_brigade_pflatten(ctx->bb, &body, &len, r->pool))
+        != APR_SUCCESS) {
+        return wxv_reply_fail(f, bb, rv, "reading it failed");
+    }
+    /* "success" or nothing: received, no reply; never encrypted. */
+    if (len == 0 || (len == 7 && memcmp(body, "success", 7) == 0)) {
+        return ap_pass_brigade(f->next, ctx->bb);
+    }
+
+    rv = wx_encrypt(r->pool, wxv_crypto,
+                    &((const wx_aes_key_t *)conf->keys->elts)[st->key], NULL,
+                    body, len, st->receiveid.p, st->receiveid.n, &b64, &why);
+    if (rv != APR_SUCCESS) {
+        return wxv_reply_fail(f, bb, rv, why);
+    }
+    if ((rv = wx_reply_nonce(nonce)) != APR_SUCCESS) {
+        return wxv_reply_fail(f, bb, rv, "no random bytes for a nonce");
+    }
+    now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_snprintf(ts, sizeof(ts), "%" APR_INT64_T_FMT, now);
+    parts[0] = APR_ARRAY_IDX(conf->tokens, st->which, const char *);
+    parts[1] = ts;
+    parts[2] = nonce;
+    parts[3] = b64;
+    wx_signature(sig, parts, 4);
+    out = wx_envelope_reply(r->pool, st->env, b64, sig, now, nonce, &outlen);
+    if (out == NULL) {
+        return wxv_reply_fail(f, bb, APR_ENOMEM, "jansson failed");
+    }
+
+    apr_brigade_cleanup(ctx->bb);
+    ap_set_content_length(r, outlen);
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_pool_create(
+        out, outlen, r->pool, f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_eos_create(
+        f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, ctx->bb);
+}
+
+/*
  * The "wx-valid" handler: answer WeChat's developer-verification GET.
  * Hooked REALLY_FIRST and keyed on r->handler, so "SetHandler wx-valid"
  * also wins on a URL that mod_proxy would otherwise claim.
@@ -239,6 +625,7 @@ static int wxv_handler(request_rec *r)
     wxv_req_state *st;
     const char *problem;
     apr_bucket_brigade *bb;
+    wx_bytes_t echo;
 
     if (!r->handler || strcmp(r->handler, WXV_HANDLER) != 0) {
         return DECLINED;
@@ -261,7 +648,8 @@ static int wxv_handler(request_rec *r)
 
     st = wxv_verify(r, conf);
     /* A well-formed query without echostr is no verification request. */
-    if (st->rc != WX_MALFORMED && (problem = wx_echo_problem(&st->q))) {
+    if (!st->safe && st->rc != WX_MALFORMED
+        && (problem = wx_echo_problem(&st->q))) {
         wxv_finish(r, st, WX_MALFORMED, problem);
         return HTTP_BAD_REQUEST;
     }
@@ -270,6 +658,14 @@ static int wxv_handler(request_rec *r)
         return wxv_status(st->rc);
     }
 
+    /* WeCom's echostr is ciphertext: the answer is its plaintext. */
+    if (st->safe) {
+        echo = st->plain;
+    }
+    else {
+        echo.p = st->q.val[WX_P_ECHOSTR];
+        echo.n = st->q.len[WX_P_ECHOSTR];
+    }
     ap_set_content_type(r, "text/plain");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     /* The body is echostr's bytes, exactly: mod_deflate and mod_brotli
@@ -278,14 +674,13 @@ static int wxv_handler(request_rec *r)
      * and the search setn makes is not.) */
     apr_table_addn(r->subprocess_env, "no-gzip", "1");
     apr_table_addn(r->subprocess_env, "no-brotli", "1");
-    ap_set_content_length(r, st->q.len[WX_P_ECHOSTR]);
+    ap_set_content_length(r, echo.n);
     if (r->header_only) {
         return OK;
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
-        st->q.val[WX_P_ECHOSTR], st->q.len[WX_P_ECHOSTR], r->pool,
-        r->connection->bucket_alloc));
+        echo.p, echo.n, r->pool, r->connection->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
         r->connection->bucket_alloc));
     return ap_pass_brigade_fchk(r, bb, WXVLOGNO(00007)
@@ -311,7 +706,29 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     }
     st = wxv_verify(r, conf);
     wxv_finish(r, st, st->rc, st->why);
-    return st->rc == WX_OK ? AUTHZ_GRANTED : AUTHZ_DENIED;
+    switch (st->rc) {
+    case WX_OK:
+        return AUTHZ_GRANTED;
+    case WX_NO_KEY:
+        return AUTHZ_GENERAL_ERROR;
+    case WX_BAD_CIPHER:
+    case WX_TOO_LARGE:
+        /* 400 and 413 are statuses authz cannot give: wxv_fixups refuses
+         * the request, before any handler sees it. */
+        st->deferred = wxv_status(st->rc);
+        return AUTHZ_GRANTED;
+    default:
+        return AUTHZ_DENIED;
+    }
+}
+
+/* The guard's refusals that authz could not express (see above). */
+static int wxv_fixups(request_rec *r)
+{
+    wxv_req_state *st = ap_get_module_config(r->request_config,
+                                             &wx_valid_module);
+
+    return st != NULL && st->deferred ? st->deferred : DECLINED;
 }
 
 static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
@@ -385,6 +802,55 @@ static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+/* WxEncodingAESKey key [previous-key]: the previous one during rotation. */
+static const char *wxv_cmd_aes_key(cmd_parms *cmd, void *dconf,
+                                   const char *cur, const char *prev)
+{
+    wxv_dir_conf *conf = dconf;
+    const char *given[2];
+    int i, n = prev ? 2 : 1;
+
+    given[0] = cur;
+    given[1] = prev;
+    for (i = 0; i < n; i++) {
+        const char *problem = wx_aes_key_problem(given[i]);
+        if (problem != NULL) {
+            /* The position, never the value: it is a secret. */
+            return apr_psprintf(cmd->pool, "WxEncodingAESKey: key %d of %d "
+                                "%s; an EncodingAESKey is 43 ASCII letters "
+                                "or digits", i + 1, n, problem);
+        }
+    }
+    conf->keys = apr_array_make(cmd->pool, n, sizeof(wx_aes_key_t));
+    for (i = 0; i < n; i++) {
+        wx_aes_key_decode(given[i], apr_array_push(conf->keys));
+    }
+    wxv_keys_in_config = 1;
+    return NULL;
+}
+
+/* WxAppID id: the receiveid every decrypted message must carry. */
+static const char *wxv_cmd_appid(cmd_parms *cmd, void *dconf,
+                                 const char *arg)
+{
+    wxv_dir_conf *conf = dconf;
+    const char *c;
+
+    (void)cmd;
+    if (strlen(arg) > WX_RECEIVEID_MAX) {
+        return "WxAppID: over 256 characters; an AppID, CorpID or SuiteID "
+               "is printable ASCII without spaces";
+    }
+    for (c = arg; *c; c++) {
+        if (*c <= ' ' || *c > '~') {
+            return "WxAppID: an AppID, CorpID or SuiteID is printable ASCII "
+                   "without spaces";
+        }
+    }
+    conf->appid = arg;
+    return NULL;
+}
+
 static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE_ARGV("WxToken", wxv_cmd_token, NULL, RSRC_CONF | OR_AUTHCFG,
                       "One or more WeChat Tokens (3 to 32 ASCII letters or "
@@ -392,12 +858,62 @@ static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE1("WxMaxAge", wxv_cmd_max_age, NULL, RSRC_CONF | OR_AUTHCFG,
                   "Seconds a signed timestamp may differ from the server "
                   "clock (default 300), or off"),
+    AP_INIT_TAKE12("WxEncodingAESKey", wxv_cmd_aes_key, NULL,
+                   RSRC_CONF | OR_AUTHCFG,
+                   "Safe mode and WeCom: the EncodingAESKey (43 letters or "
+                   "digits), and the previous one during key rotation"),
+    AP_INIT_TAKE1("WxAppID", wxv_cmd_appid, NULL, RSRC_CONF | OR_AUTHCFG,
+                  "Safe mode and WeCom: the receiveid decrypted messages "
+                  "must carry (AppID, CorpID or SuiteID)"),
     {NULL}
 };
 
+static int wxv_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    wxv_keys_in_config = 0;
+    return OK;
+}
+
+/*
+ * apr_crypto's openssl driver, once per configuration (as
+ * mod_session_crypto does).  Fatal only when the configuration holds a
+ * WxEncodingAESKey; otherwise a later .htaccess key gets no-key answers.
+ */
+static int wxv_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    const char *why = NULL, *detail = NULL;
+    apr_status_t rv;
+
+    (void)plog;
+    (void)ptemp;
+    wxv_crypto = NULL;
+    rv = wx_crypto_open(pconf, &wxv_crypto, &why, &detail);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, wxv_keys_in_config ? APLOG_CRIT
+                                                    : APLOG_DEBUG,
+                     rv, s, WXVLOGNO(00013) "%s%s%s: WxEncodingAESKey "
+                     "cannot work", why, detail ? ": " : "",
+                     detail ? detail : "");
+        return wxv_keys_in_config ? HTTP_INTERNAL_SERVER_ERROR : OK;
+    }
+    return OK;
+}
+
 static void wxv_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(wxv_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(wxv_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
+                             AP_FTYPE_RESOURCE);
+    ap_register_output_filter(WXV_REPLY_OUT, wxv_reply_out, NULL,
+                              AP_FTYPE_RESOURCE);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wx-signature",
                               AUTHZ_PROVIDER_VERSION, &wxv_authz_provider,
                               AP_AUTH_INTERNAL_PER_CONF);
