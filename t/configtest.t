@@ -59,6 +59,13 @@ for my $case (
     ['WxMaxAge 1',                        'WxMaxAge 1'],
     ['WxMaxAge 86400',                    'WxMaxAge 86400'],
     ['WxMaxAge OFF',                      'WxMaxAge OFF'],
+    ['WxEncodingAESKey jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
+                                          'a real key (surplus bits set)'],
+    ["<Location /wx>\nWxEncodingAESKey abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+     . " jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C\nWxAppID wx5823bf96d3bd56c7\n"
+     . "</Location>",                     'current and previous key, WxAppID'],
+    ["<VirtualHost *:65000>\nWxEncodingAESKey " . ('A' x 43) . "\nWxAppID ww1\n"
+     . "</VirtualHost>",                  'key and WxAppID in a virtual host'],
 ) {
     my ($body, $name) = @$case;
     my ($rc, $out) = configtest($body);
@@ -99,6 +106,38 @@ for my $case (
     isnt($rc, 0, 'undefined ${VARIABLE} refused');
     like($out, qr/WxToken: token 1 of 1 looks like an undefined \$\{VARIABLE\}/,
          'message points at the undefined variable');
+}
+
+# EncodingAESKeys are secrets too: the message names the position only.
+my $keyrule = 'an EncodingAESKey is 43 ASCII letters or digits';
+for my $case (
+    ['WxEncodingAESKey ' . ('LeakKey' x 6),
+     'key 1 of 1 is shorter than 43 characters', 'LeakKey' x 6],
+    ['WxEncodingAESKey ' . ('LeakKeyX' x 6),
+     'key 1 of 1 is longer than 43 characters', 'LeakKeyX' x 6],
+    ['WxEncodingAESKey ' . ('A' x 43) . ' LeakKey+' . ('B' x 35),
+     'key 2 of 2 holds a character other than an ASCII letter or digit',
+     'LeakKey+'],
+    ['WxEncodingAESKey ' . ('A' x 42) . '=',
+     'key 1 of 1 holds a character other than an ASCII letter or digit',
+     ('A' x 42) . '='],
+) {
+    my ($body, $msg, $secret) = @$case;
+    my ($rc, $out) = configtest($body);
+    isnt($rc, 0, "refused: $msg");
+    like($out, qr/WxEncodingAESKey: \Q$msg\E; \Q$keyrule\E/, "message: $msg");
+    unlike($out, qr/\Q$secret\E/, "the message does not repeat the key");
+}
+{
+    my ($rc, $out) = configtest('WxEncodingAESKey ' . join(' ', ('A' x 43) x 3));
+    isnt($rc, 0, 'three keys refused');
+    like($out, qr/WxEncodingAESKey takes 1-2 arguments/, 'three keys: message');
+}
+for my $id ('"wx 123"', '"' . ('w' x 257) . '"') {
+    my ($rc, $out) = configtest("WxAppID $id");
+    isnt($rc, 0, "WxAppID $id refused");
+    like($out, qr/WxAppID: .*an AppID, CorpID or SuiteID is printable ASCII without spaces/,
+         "WxAppID: message");
 }
 
 for my $line ('Require wx-signature SomeTok3n', 'Require wx-signature a b') {

@@ -27,8 +27,17 @@ my %paths = (
     '/php/wechat.php'   => [qw(PhpTok3n)],
     '/combo/all-local-ip' => [qw(ComboTok3n)],
     '/guard-ht/hello.txt' => [qw(HtGuardTok3n)],
+    '/wecom'            => [qw(WeComTok3n)],
+    '/wecom-v4'         => [qw(QDG6eK)],
+    '/safe'             => [qw(SafeTok3n)],
+    '/safe-wecom'       => [qw(WeComTok3n)],
+    '/php/safe.php'     => [qw(PhpSafeTok3n)],
 );
-my @tokens = (map({ @$_ } values %paths), 'VhostTok3n');
+# EncodingAESKeys are secrets as well (t/safe.t used them all).
+my @keys = qw(CurrentKey0123456789abcdefghijklmnopqrstuvw
+              abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+              jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C);
+my @tokens = (map({ @$_ } values %paths), 'VhostTok3n', @keys);
 
 my @bodies;
 for my $path (sort keys %paths) {
@@ -77,8 +86,8 @@ ok($all =~ /\[wx_valid:debug\] .* WXV00008: ok/,
    'and mod_wx_valid debug lines');
 
 for my $tok (@tokens) {
-    ok($all !~ /\Q$tok\E/, "no log holds the token $tok");
-    ok(!(grep { /\Q$tok\E/ } @bodies), "no response holds the token $tok");
+    ok($all !~ /\Q$tok\E/, "no log holds the secret $tok");
+    ok(!(grep { /\Q$tok\E/ } @bodies), "no response holds the secret $tok");
 }
 
 done_testing();

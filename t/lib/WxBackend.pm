@@ -59,8 +59,15 @@ sub start_http {
             body => encode_base64($body, ''),
         }), "\n";
         close $fh;
-        my $reply = 'backend-ok';
-        print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        # The reply, chosen by the query's reply=: the body back (echo),
+        # "success", nothing, a 500; else "backend-ok".
+        my ($mode) = ($target // '') =~ /[?&]reply=(\w+)/;
+        my ($status, $reply) = (200, 'backend-ok');
+        ($status, $reply) = (200, $body)         if ($mode // '') eq 'echo';
+        ($status, $reply) = (200, 'success')     if ($mode // '') eq 'success';
+        ($status, $reply) = (200, '')            if ($mode // '') eq 'empty';
+        ($status, $reply) = (500, 'backend-err') if ($mode // '') eq 'fail';
+        print $c "HTTP/1.1 $status X\r\nContent-Type: text/plain\r\n"
                . "Content-Length: " . length($reply) . "\r\n"
                . "Connection: close\r\n\r\n$reply";
         close $c;
