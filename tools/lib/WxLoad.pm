@@ -9,9 +9,15 @@ use warnings FATAL => 'all';
 use Digest::SHA qw(sha1_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use JSON::PP;
 use Time::HiRes qw(sleep);
 
 our $TOKEN = 'BenchTok3n2026';
+our $NONCE = '1514711492';
+# Safe mode under /safe: a fixed bench EncodingAESKey (43 letters or
+# digits, no surplus bits in the last one) and the receiveid it requires.
+our $AES_KEY = 'BenchAESKey0123456789abcdefghijklmnopqrstuw';
+our $APPID   = 'wxbench0123456789a';
 
 sub new {
     my ($class, %o) = @_;
@@ -31,7 +37,7 @@ sub new {
                                      CLEANUP => !$o{keep});
     chmod 0755, $dir;
     mkdir "$dir/htdocs";
-    for my $d (qw(static guarded)) {
+    for my $d (qw(static guarded safe)) {
         mkdir "$dir/htdocs/$d";
         open my $fh, '>', "$dir/htdocs/$d/tiny.txt" or die $!;
         print $fh "ok\n";
@@ -92,17 +98,56 @@ DocumentRoot "$dir/htdocs"
     WxMaxAge 3600
     Require wx-signature
 </Directory>
+<Directory "$dir/htdocs/safe">
+    WxToken $TOKEN
+    WxMaxAge 3600
+    WxEncodingAESKey $AES_KEY
+    WxAppID $APPID
+    Require wx-signature
+</Directory>
 EOF
     close $cf;
 }
 
-# A query signed with $TOKEN now (valid for WxMaxAge 3600).
+# A query signed with $TOKEN at $ts (default now; valid for WxMaxAge 3600).
 sub signed_query {
-    my ($self) = @_;
+    my ($self, $ts) = @_;
+    $ts //= time;
+    my $sig = sha1_hex(join '', sort($TOKEN, $ts, $NONCE));
+    return "signature=$sig&timestamp=$ts&nonce=$NONCE";
+}
+
+# The npm oracle (t/oracle/wx_oracle.js: @wecom/crypto and wechat-crypto,
+# no code shared with the module) on a list of operations; its results.
+sub oracle {
+    my ($self, @ops) = @_;
+    my $js = "$self->{top}/t/oracle/wx_oracle.js";
+    my $file = "$self->{dir}/oracle-ops.json";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh JSON::PP->new->canonical->encode(\@ops);
+    close $fh;
+    my $out = `node '$js' < '$file'`;
+    die "$js failed (exit $?): is t/oracle/node_modules there (tools/deps)?\n"
+        if $? || $out !~ /^\[/;
+    return @{ JSON::PP->new->decode($out) };
+}
+
+# A safe-mode POST of the plaintext $msg, made by the oracle (wecom):
+# encrypted for $APPID under $AES_KEY, msg_signature over the Encrypt, at
+# now.  Returns the query (with the plain signature too, as an Official
+# Account in safe mode gets it) and the XML envelope for the body.
+sub safe_post {
+    my ($self, $msg) = @_;
     my $ts = time;
-    my $nonce = '1514711492';
-    my $sig = sha1_hex(join '', sort($TOKEN, $ts, $nonce));
-    return "signature=$sig&timestamp=$ts&nonce=$nonce";
+    my ($enc) = $self->oracle({ op => 'encrypt', lib => 'wecom',
+                                key => $AES_KEY, id => $APPID, msg => $msg,
+                                token => $TOKEN, timestamp => "$ts",
+                                nonce => $NONCE });
+    my $q = $self->signed_query($ts)
+          . "&openid=oUser&encrypt_type=aes&msg_signature=$enc->{signature}";
+    my $body = '<xml><ToUserName><![CDATA[gh_123]]></ToUserName>'
+             . "<Encrypt><![CDATA[$enc->{encrypt}]]></Encrypt></xml>";
+    return ($q, $body);
 }
 
 sub ctl {
