@@ -314,51 +314,68 @@ static void test_bad_cipher(void)
 
     /* Plaintexts of WeChat's layout, one field wrong each.  "hello" and
      * the 18-byte id make 16+4+5+18 = 43 bytes: 21 to pad to 64. */
-    is_int(decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID, 21, 21),
-                   V4_CORPID, &msg, &id, NULL, &why), WX_OK,
-           "crafted: a correct one decrypts (the helper is right)");
-    is_str(msg.p, "hello", "crafted: its message");
-    is_int(decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID, 21, 0),
-                   NULL, &msg, &id, NULL, &why), WX_BAD_CIPHER,
-           "pad value 0: bad-cipher");
-    is_str(why, "the decrypted message's padding is out of range",
-           "pad value 0: why");
-    is_int(decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID, 21, 33),
-                   NULL, &msg, &id, NULL, &why), WX_BAD_CIPHER,
-           "pad value 33: bad-cipher");
-    is_str(why, "the decrypted message's padding is out of range",
-           "pad value 33: why");
     {
-        /* 16+4+5+18+53 = 96 bytes of which 53 claim to be pad: > 32. */
-        is_int(decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID, 53, 53),
-                       NULL, &msg, &id, NULL, &why), WX_BAD_CIPHER,
-               "pad value 53 (past a 32-byte block): bad-cipher");
+        static const struct {
+            apr_uint32_t lenfield;
+            const char *id;
+            apr_size_t npad;
+            unsigned char padval;
+            const char *appid;
+            wx_result_t rc;
+            const char *why, *name;
+        } bad[] = {
+            { 5, V4_CORPID, 21, 21, V4_CORPID, WX_OK, NULL,
+              "crafted: a correct one decrypts (the helper is right)" },
+            { 5, V4_CORPID, 21, 0, NULL, WX_BAD_CIPHER,
+              "the decrypted message's padding is out of range",
+              "pad value 0" },
+            { 5, V4_CORPID, 21, 33, NULL, WX_BAD_CIPHER,
+              "the decrypted message's padding is out of range",
+              "pad value 33" },
+            /* 16+4+5+18+53 = 96 bytes of which 53 claim to be pad */
+            { 5, V4_CORPID, 53, 53, NULL, WX_BAD_CIPHER,
+              "the decrypted message's padding is out of range",
+              "pad value 53 (past a 32-byte block)" },
+            { 5, V4_CORPID "\x14", 20, 21, NULL, WX_BAD_CIPHER,
+              "the decrypted message's padding bytes differ",
+              "pad bytes that differ" },
+            { 24, V4_CORPID, 21, 21, NULL, WX_BAD_CIPHER,
+              "the decrypted message's length field is beyond its end",
+              "length field one past the end" },
+            { 0xffffffffu, V4_CORPID, 21, 21, NULL, WX_BAD_CIPHER,
+              "the decrypted message's length field is beyond its end",
+              "length field 0xffffffff" },
+            { 23, V4_CORPID, 21, 21, NULL, WX_OK, NULL,
+              "length field covering the id: an empty receiveid" },
+            { 23, V4_CORPID, 21, 21, V4_CORPID, WX_BAD_APPID,
+              "the message's receiveid is empty, not the WxAppID",
+              "empty receiveid, WxAppID set" },
+            { 5, "wx5823bf96d3bd56c8", 21, 21, V4_CORPID, WX_BAD_APPID,
+              "the message's receiveid is not the WxAppID",
+              "receiveid mismatch" },
+        };
+        unsigned int i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            const char *b64 = crafted(&key, bad[i].lenfield, "hello",
+                                      bad[i].id, bad[i].npad, bad[i].padval);
+            why = NULL;
+            is_int(decrypt(&key, 1, b64, bad[i].appid, &msg, &id, NULL, &why),
+                   bad[i].rc, apr_pstrcat(pool, bad[i].name, ": ",
+                                          wx_result_name(bad[i].rc), NULL));
+            if (bad[i].rc != WX_OK) {
+                is_str(why, bad[i].why, apr_pstrcat(pool, bad[i].name,
+                                                    ": why", NULL));
+            }
+        }
+        /* The correct one and the empty receiveid, looked at closer. */
+        decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID, 21, 21),
+                NULL, &msg, &id, NULL, &why);
+        is_str(msg.p, "hello", "crafted: its message");
+        decrypt(&key, 1, crafted(&key, 23, "hello", V4_CORPID, 21, 21),
+                NULL, &msg, &id, NULL, &why);
+        is_int((long)id.n, 0, "length field covering the id: id.n = 0");
     }
-    is_int(decrypt(&key, 1, crafted(&key, 5, "hello", V4_CORPID "\x14", 20,
-                                    21), NULL, &msg, &id, NULL, &why),
-           WX_BAD_CIPHER, "pad bytes that differ: bad-cipher");
-    is_str(why, "the decrypted message's padding bytes differ",
-           "pad bytes that differ: why");
-    is_int(decrypt(&key, 1, crafted(&key, 24, "hello", V4_CORPID, 21, 21),
-                   NULL, &msg, &id, NULL, &why), WX_BAD_CIPHER,
-           "length field one past the end: bad-cipher");
-    is_str(why, "the decrypted message's length field is beyond its end",
-           "length field one past the end: why");
-    is_int(decrypt(&key, 1, crafted(&key, 0xffffffffu, "hello", V4_CORPID,
-                                    21, 21), NULL, &msg, &id, NULL, &why),
-           WX_BAD_CIPHER, "length field 0xffffffff: bad-cipher");
-    is_int(decrypt(&key, 1, crafted(&key, 23, "hello", V4_CORPID, 21, 21),
-                   NULL, &msg, &id, NULL, &why), WX_OK,
-           "length field covering the id: decrypts, empty receiveid");
-    is_int((long)id.n, 0, "... the receiveid is empty");
-    is_int(decrypt(&key, 1, crafted(&key, 23, "hello", V4_CORPID, 21, 21),
-                   V4_CORPID, &msg, &id, NULL, &why), WX_BAD_APPID,
-           "empty receiveid, WxAppID set: bad-appid");
-    is_str(why, "the message's receiveid is empty, not the WxAppID",
-           "empty receiveid: why");
-    is_int(decrypt(&key, 1, crafted(&key, 5, "hello", "wx5823bf96d3bd56c8",
-                                    21, 21), V4_CORPID, &msg, &id, NULL,
-                   &why), WX_BAD_APPID, "receiveid mismatch: bad-appid");
     {
         wx_aes_key_t two[2];
         two[0] = key_of(V5_KEY);
