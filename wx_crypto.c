@@ -110,7 +110,23 @@ static apr_status_t wx_make_key(apr_pool_t *p, const apr_crypto_t *f,
  */
 static apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n)
 {
+    /* 1 for each byte of the standard base64 alphabet: one load a byte. */
+    static const unsigned char alphabet[256] = {
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+        ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+        ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+        ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+        ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+        ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+        ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+        ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+        ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1,
+        ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1
+    };
+    const unsigned char *u = (const unsigned char *)b64;
     apr_size_t i, pad = 0;
+    unsigned int all = 1;
 
     if (n == 0 || n % 4 != 0) {
         return 0;
@@ -119,13 +135,9 @@ static apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n)
         pad = b64[n - 2] == '=' ? 2 : 1;
     }
     for (i = 0; i < n - pad; i++) {
-        unsigned char c = (unsigned char)b64[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-              || (c >= '0' && c <= '9') || c == '+' || c == '/')) {
-            return 0;
-        }
+        all &= alphabet[u[i]];
     }
-    return n / 4 * 3 - pad;
+    return all ? n / 4 * 3 - pad : 0;
 }
 
 /* The first 4 bytes at b, big-endian. */
@@ -446,11 +458,12 @@ char *wx_envelope_reply(apr_pool_t *p, wx_envelope_t env, const char *b64,
 
     if (env == WX_ENV_XML) {
         /* Base64, hex and digits: nothing that could end a CDATA. */
-        out = apr_psprintf(p, "<xml><Encrypt><![CDATA[%s]]></Encrypt>"
-                           "<MsgSignature><![CDATA[%s]]></MsgSignature>"
-                           "<TimeStamp>%" APR_INT64_T_FMT "</TimeStamp>"
-                           "<Nonce><![CDATA[%s]]></Nonce></xml>",
-                           b64, signature, timestamp, nonce);
+        out = apr_pstrcat(p, "<xml><Encrypt><![CDATA[", b64,
+                          "]]></Encrypt><MsgSignature><![CDATA[", signature,
+                          "]]></MsgSignature><TimeStamp>",
+                          apr_ltoa(p, (long)timestamp),
+                          "</TimeStamp><Nonce><![CDATA[", nonce,
+                          "]]></Nonce></xml>", NULL);
         *len = strlen(out);
         return out;
     }
