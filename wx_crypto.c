@@ -89,16 +89,16 @@ static apr_status_t wx_make_key(apr_pool_t *p, const apr_crypto_t *f,
                                 const wx_aes_key_t *key,
                                 apr_crypto_key_t **k)
 {
-    apr_crypto_key_rec_t rec;
+    /* From p, not the stack: later APR-util drivers keep a pointer. */
+    apr_crypto_key_rec_t *rec = apr_pcalloc(p, sizeof(*rec));
 
-    memset(&rec, 0, sizeof(rec));
-    rec.ktype = APR_CRYPTO_KTYPE_SECRET;
-    rec.type = APR_KEY_AES_256;
-    rec.mode = APR_MODE_CBC;
-    rec.pad = 0;
-    rec.k.secret.secret = key->k;
-    rec.k.secret.secretLen = WX_AES_KEY_LEN;
-    return apr_crypto_key(k, &rec, f, p);
+    rec->ktype = APR_CRYPTO_KTYPE_SECRET;
+    rec->type = APR_KEY_AES_256;
+    rec->mode = APR_MODE_CBC;
+    rec->pad = 0;
+    rec->k.secret.secret = key->k;
+    rec->k.secret.secretLen = WX_AES_KEY_LEN;
+    return apr_crypto_key(k, rec, f, p);
 }
 
 /*
@@ -332,32 +332,114 @@ apr_status_t wx_encrypt(apr_pool_t *p, const apr_crypto_t *f,
 
 /* --- envelopes ---------------------------------------------------------- */
 
-/* The text of an element: its cdata pieces joined, from p. */
+/*
+ * The text of an element: its cdata pieces joined, from p, in one
+ * allocation (expat hands over a piece per line and per character
+ * reference: joining them one by one would be quadratic).
+ */
 static const char *wx_xml_text(apr_pool_t *p, const apr_xml_elem *e,
                                apr_size_t *len)
 {
     const apr_text *t;
-    const char *s = "";
+    apr_size_t n = 0;
+    char *s, *o;
 
     if (e->first_child != NULL) {
         return NULL;    /* <Encrypt> holds markup: not WeChat's */
     }
     for (t = e->first_cdata.first; t != NULL; t = t->next) {
-        s = t == e->first_cdata.first ? t->text
-                                      : apr_pstrcat(p, s, t->text, NULL);
+        n += strlen(t->text);
     }
-    *len = strlen(s);
+    o = s = apr_palloc(p, n + 1);
+    for (t = e->first_cdata.first; t != NULL; t = t->next) {
+        apr_size_t k = strlen(t->text);
+        memcpy(o, t->text, k);
+        o += k;
+    }
+    *o = '\0';
+    *len = n;
     return s;
+}
+
+/*
+ * WeChat's XML is a few flat elements in <xml>, text in CDATA: no DOCTYPE,
+ * comments, attributes or namespaces, and little depth (compatible mode
+ * carries the plaintext's fields, a few levels deep at most).  Refused
+ * before apr_xml sees them, since the signature can only be checked after
+ * parsing: documents whose shape would cost expat and apr_xml time or
+ * memory out of proportion (deep nesting is quadratic in apr_xml's
+ * namespace lookup).  Not a parser: a bound on what the parser is given.
+ */
+static const char *wx_xml_shape_problem(const char *body, apr_size_t len)
+{
+    const char *p = body, *end = body + len;
+    int depth = 0, elements = 0;
+
+    while ((p = memchr(p, '<', (apr_size_t)(end - p))) != NULL) {
+        apr_size_t left = (apr_size_t)(end - p);
+        if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            const char *q = p + 9;
+            for (;;) {
+                q = memchr(q, ']', (apr_size_t)(end - q));
+                if (q == NULL || end - q < 3) {
+                    return "the request body is not well-formed XML";
+                }
+                if (q[1] == ']' && q[2] == '>') {
+                    break;
+                }
+                q++;
+            }
+            p = q + 3;
+        }
+        else if (left >= 2 && p[1] == '!') {
+            return "the request body's XML has a DOCTYPE or comment";
+        }
+        else if (left >= 2 && p[1] == '?') {
+            p += 2;    /* the XML declaration: expat checks it */
+        }
+        else if (left >= 2 && p[1] == '/') {
+            depth--;
+            p += 2;
+        }
+        else {
+            const char *gt = memchr(p, '>', left);
+            const char *c;
+            if (gt == NULL) {
+                return "the request body is not well-formed XML";
+            }
+            for (c = p + 1; c < gt && *c != ' ' && *c != '\t' && *c != '\r'
+                 && *c != '\n' && *c != '/'; c++) {
+            }
+            for (; c < gt; c++) {
+                if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n'
+                    && !(*c == '/' && c + 1 == gt)) {
+                    return "the request body's XML has attributes";
+                }
+            }
+            if (gt[-1] != '/' && ++depth > 8) {
+                return "the request body's XML is nested deeper than 8";
+            }
+            if (++elements > 512) {
+                return "the request body's XML has over 512 elements";
+            }
+            p = gt + 1;
+        }
+    }
+    return NULL;
 }
 
 static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
                                    apr_size_t len, wx_bytes_t *encrypt,
                                    const char **why)
 {
-    apr_xml_parser *parser = apr_xml_parser_create(p);
+    apr_xml_parser *parser;
     apr_xml_doc *doc = NULL;
     const apr_xml_elem *e, *found = NULL;
 
+    if ((*why = wx_xml_shape_problem(body, len)) != NULL) {
+        return WX_MALFORMED;
+    }
+    parser = apr_xml_parser_create(p);
     if (apr_xml_parser_feed(parser, body, len) != APR_SUCCESS
         || apr_xml_parser_done(parser, &doc) != APR_SUCCESS
         || doc == NULL || doc->root == NULL) {

@@ -98,6 +98,10 @@ static const char *const parse_whys[] = {
     "the request body's Encrypt is empty or not text",
     "the request body is not a JSON object",
     "the request body has both Encrypt and encrypt",
+    "the request body's XML has a DOCTYPE or comment",
+    "the request body's XML has attributes",
+    "the request body's XML is nested deeper than 8",
+    "the request body's XML has over 512 elements",
     NULL
 };
 

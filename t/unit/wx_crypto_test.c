@@ -440,6 +440,21 @@ static void test_envelopes(void)
         { "Encrypt=abc", WX_MALFORMED, 0,
           "the request body is neither XML nor JSON", "form-like body" },
         { "", WX_MALFORMED, 0, "the request body is empty", "empty body" },
+        { "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"b\">]>"
+          "<xml><Encrypt>&a;</Encrypt></xml>", WX_MALFORMED, 0,
+          "the request body's XML has a DOCTYPE or comment", "XML, DOCTYPE" },
+        { "<xml><!-- c --><Encrypt>x</Encrypt></xml>", WX_MALFORMED, 0,
+          "the request body's XML has a DOCTYPE or comment", "XML, comment" },
+        { "<xml xmlns:a=\"urn:x\"><Encrypt>x</Encrypt></xml>", WX_MALFORMED,
+          0, "the request body's XML has attributes", "XML, a namespace" },
+        { "<xml><a><a><a><a><a><a><a><a></a></a></a></a></a></a></a></a>"
+          "<Encrypt>x</Encrypt></xml>", WX_MALFORMED, 0,
+          "the request body's XML is nested deeper than 8", "XML, depth 9" },
+        { "<xml><a><a><a><a><a><a><a></a></a></a></a></a></a></a>"
+          "<Encrypt><![CDATA[x<a><a>]]></Encrypt><b/></xml>", WX_OK, WX_ENV_XML,
+          "x<a><a>", "XML, depth 8, markup inside CDATA, <b/>" },
+        { "<xml><Encrypt>a\nb\nc&#65;</Encrypt></xml>", WX_OK, WX_ENV_XML,
+          "a\nb\ncA", "XML, Encrypt in pieces (lines, a character reference)" },
     };
     unsigned int i;
 
@@ -463,6 +478,30 @@ static void test_envelopes(void)
             is_str(why, cases[i].want, cases[i].name);
         }
     }
+}
+
+/*
+ * 100,000 lines in Encrypt: expat hands over one piece per line; joined
+ * one by one that was ~10^10 bytes of pool (found by review, before any
+ * signature check).  Joined at once it is the text's own size.
+ */
+static void test_envelope_pieces(void)
+{
+    apr_size_t n = 100000, i;
+    char *body = apr_palloc(pool, 2 * n + 32), *o = body;
+    wx_envelope_t env = WX_ENV_JSON;
+    wx_bytes_t enc = { NULL, 0 };
+    const char *why = NULL;
+
+    o += strlen(strcpy(o, "<xml><Encrypt>"));
+    for (i = 0; i < n; i++) {
+        *o++ = 'a';
+        *o++ = '\n';
+    }
+    o += strlen(strcpy(o, "</Encrypt></xml>"));
+    is_int(wx_envelope_parse(pool, body, (apr_size_t)(o - body), &env, &enc,
+                             &why), WX_OK, "Encrypt in 100,000 pieces: ok");
+    is_int((long)enc.n, (long)(2 * n), "Encrypt in 100,000 pieces: whole");
 }
 
 static void test_replies(void)
@@ -515,6 +554,7 @@ int main(void)
     test_round_trips();
     test_bad_cipher();
     test_envelopes();
+    test_envelope_pieces();
     test_replies();
 
     apr_pool_destroy(pool);
