@@ -71,7 +71,9 @@ typedef struct {
     wx_envelope_t env;            /* the request's envelope (POST) */
     wx_bytes_t plain;             /* the message, decrypted */
     wx_bytes_t receiveid;
-    int deferred;                 /* a status the guard leaves to fixups */
+    int deferred;                 /* a status the guard leaves to fixups, */
+    request_rec *deferred_r;      /* for this request only */
+    request_rec *attached_r;      /* the request given the plaintext */
     const wxv_dir_conf *conf;     /* what it was verified under */
 } wxv_req_state;
 
@@ -84,6 +86,7 @@ typedef struct {
 /* The app's reply, held until it is whole, then encrypted. */
 typedef struct {
     apr_bucket_brigade *bb;
+    apr_size_t held;
     wxv_req_state *st;
 } wxv_reply_ctx;
 
@@ -211,9 +214,14 @@ static apr_status_t wxv_plain_in(ap_filter_t *f, apr_bucket_brigade *bb,
                                  apr_off_t readbytes)
 {
     wxv_plain_ctx *ctx = f->ctx;
-    apr_size_t n = ctx->left;
+    apr_size_t n;
 
-    (void)block;
+    if (ctx == NULL) {
+        /* Named in SetInputFilter: nothing of ours to give. */
+        ap_remove_input_filter(f);
+        return ap_get_brigade(f->next, bb, mode, block, readbytes);
+    }
+    n = ctx->left;
     if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE
         && mode != AP_MODE_EXHAUSTIVE) {
         return APR_ENOTIMPL;
@@ -243,16 +251,28 @@ static apr_status_t wxv_plain_in(ap_filter_t *f, apr_bucket_brigade *bb,
  * encrypt_type and msg_signature, and its reply goes out encrypted.  As
  * plain mode would have delivered it.
  */
-static void wxv_attach(request_rec *r, wxv_req_state *st)
+static void wxv_replay(request_rec *r, const char *p, apr_size_t n)
 {
     wxv_plain_ctx *in = apr_palloc(r->pool, sizeof(*in));
-    wxv_reply_ctx *out = apr_palloc(r->pool, sizeof(*out));
+
+    in->p = p;
+    in->left = n;
+    ap_add_input_filter(WXV_PLAIN_IN, in, r, r->connection);
+}
+
+static void wxv_attach(request_rec *r, wxv_req_state *st)
+{
+    wxv_reply_ctx *out;
     const char *q;
 
-    in->p = st->plain.p;
-    in->left = st->plain.n;
-    ap_add_input_filter(WXV_PLAIN_IN, in, r, r->connection);
+    if (st->attached_r == r) {
+        return;
+    }
+    st->attached_r = r;
+    wxv_replay(r, st->plain.p, st->plain.n);
     apr_table_unset(r->headers_in, "Transfer-Encoding");
+    /* The reply is encrypted as the app writes it: not compressed. */
+    apr_table_unset(r->headers_in, "Accept-Encoding");
     apr_table_setn(r->headers_in, "Content-Length",
                    apr_off_t_toa(r->pool, (apr_off_t)st->plain.n));
 
@@ -268,7 +288,9 @@ static void wxv_attach(request_rec *r, wxv_req_state *st)
             r->args ? "?" : "", r->args, NULL);
     }
 
+    out = apr_palloc(r->pool, sizeof(*out));
     out->bb = NULL;
+    out->held = 0;
     out->st = st;
     ap_add_output_filter(WXV_REPLY_OUT, out, r, r->connection);
 }
@@ -278,8 +300,10 @@ static void wxv_attach(request_rec *r, wxv_req_state *st)
  * r->pool.
  */
 static wx_result_t wxv_read_body(request_rec *r, char **body,
-                                 apr_size_t *len, const char **why)
+                                 apr_size_t *len, int *status,
+                                 const char **why)
 {
+    apr_status_t rv;
     apr_bucket_brigade *bb, *all;
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t n = 0, total = 0;
@@ -294,9 +318,15 @@ static wx_result_t wxv_read_body(request_rec *r, char **body,
     while (!eos) {
         apr_bucket *e;
 
-        if (ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                           APR_BLOCK_READ, HUGE_STRING_LEN) != APR_SUCCESS
-            || apr_brigade_length(bb, 1, &n) != APR_SUCCESS) {
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                            APR_BLOCK_READ, HUGE_STRING_LEN);
+        if (rv == APR_SUCCESS) {
+            rv = apr_brigade_length(bb, 1, &n);
+        }
+        if (rv != APR_SUCCESS) {
+            /* httpd's own answer (LimitRequestBody: 413; a broken chunk:
+             * 400; AP_FILTER_ERROR when HTTP_IN has already sent one). */
+            *status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
             *why = "reading the request body failed";
             return WX_MALFORMED;
         }
@@ -333,7 +363,8 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
     const char *const *tokens = (const char *const *)conf->tokens->elts;
     const wx_aes_key_t *keys = (const wx_aes_key_t *)conf->keys->elts;
     const char *enc;
-    apr_size_t enclen;
+    char *body = NULL;
+    apr_size_t enclen, len = 0;
 
     st->safe = 1;
     if (wxv_crypto == NULL) {
@@ -350,14 +381,21 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
         enclen = st->q.len[WX_P_ECHOSTR];
     }
     else {
-        char *body;
-        apr_size_t len;
+        int status = 0;
         wx_bytes_t e;
 
-        if ((st->rc = wxv_read_body(r, &body, &len, &st->why)) != WX_OK
-            || (st->rc = wx_envelope_parse(r->pool, body, len, &st->env, &e,
-                                           &st->why)) != WX_OK) {
+        st->rc = wxv_read_body(r, &body, &len, &status, &st->why);
+        if (st->rc != WX_OK) {
+            if (status != 0) {
+                st->deferred = status;
+                st->deferred_r = r;
+            }
             return;
+        }
+        st->rc = wx_envelope_parse(r->pool, body, len, &st->env, &e,
+                                   &st->why);
+        if (st->rc != WX_OK) {
+            goto refused;
         }
         enc = e.p;
         enclen = e.n;
@@ -366,13 +404,13 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
                            r->request_time, wxv_max_age(conf), &st->which,
                            &st->why);
     if (st->rc != WX_OK) {
-        return;
+        goto refused;
     }
     st->rc = wx_decrypt(r->pool, wxv_crypto, keys, conf->keys->nelts, enc,
                         enclen, conf->appid, &st->plain, &st->receiveid,
                         &st->key, &st->why);
     if (st->rc != WX_OK) {
-        return;
+        goto refused;
     }
     if (r->method_number != M_GET) {
         wxv_attach(r, st);
@@ -382,6 +420,14 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
                                "decrypted with WxEncodingAESKey %d of %d",
                                st->which + 1, conf->tokens->nelts,
                                st->key + 1, conf->keys->nelts);
+    }
+    return;
+
+refused:
+    /* The body was read: whoever reads it next (an app another Require
+     * line grants it to, or httpd discarding it) gets it as it came. */
+    if (r->method_number != M_GET) {
+        wxv_replay(r, body, len);
     }
 }
 
@@ -465,6 +511,15 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
             return st;
         }
     }
+    else if (conf->keys != NULL && r->method_number != M_GET) {
+        /* Where safe mode is configured, a message signed the plain way
+         * carries a body nothing signed: never hand it on as if it had
+         * been decrypted. */
+        st->rc = WX_MALFORMED;
+        st->why = "msg_signature missing, and a WxEncodingAESKey is in "
+                  "effect";
+        return st;
+    }
     st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
                              conf->tokens->nelts, r->request_time,
                              wxv_max_age(conf), &st->which, &st->why);
@@ -517,11 +572,15 @@ static apr_status_t wxv_reply_fail(ap_filter_t *f, apr_bucket_brigade *bb,
                                    apr_status_t rv, const char *why)
 {
     request_rec *r = f->r;
+    wxv_reply_ctx *ctx = f->ctx;
 
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00014)
                   "the app's reply cannot be encrypted: %s, for %s", why,
                   ap_escape_logitem(r->pool, r->uri));
     ap_remove_output_filter(f);
+    if (ctx->bb != NULL && ctx->bb != bb) {
+        apr_brigade_cleanup(ctx->bb);
+    }
     apr_brigade_cleanup(bb);
     APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(
         HTTP_INTERNAL_SERVER_ERROR, NULL, r->pool, f->c->bucket_alloc));
@@ -539,48 +598,81 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
     wxv_reply_ctx *ctx = f->ctx;
-    wxv_req_state *st = ctx->st;
-    const wxv_dir_conf *conf = st->conf;
+    wxv_req_state *st;
+    const wxv_dir_conf *conf;
     const char *parts[4];
     char sig[WX_SIG_HEX_LEN + 1], nonce[WX_REPLY_NONCE_LEN + 1], ts[32];
     char *body, *b64, *out;
     const char *why = NULL;
     apr_size_t len, outlen;
-    apr_off_t held = 0;
     apr_int64_t now;
     apr_bucket *e;
     apr_status_t rv;
     int eos = 0;
 
-    if (r->status != HTTP_OK) {
-        /* Errors and redirects are no reply to WeChat: as they are. */
+    if (ctx == NULL || r->status != HTTP_OK) {
+        /* Named in SetOutputFilter (no ctx); or an error or a redirect,
+         * no reply to WeChat: as they are. */
         ap_remove_output_filter(f);
-        if (ctx->bb != NULL) {
+        if (ctx != NULL && ctx->bb != NULL) {
             APR_BRIGADE_PREPEND(bb, ctx->bb);
         }
         return ap_pass_brigade(f->next, bb);
     }
+    st = ctx->st;
+    conf = st->conf;
     for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
          e = APR_BUCKET_NEXT(e)) {
-        eos |= APR_BUCKET_IS_EOS(e);
+        const char *data;
+        apr_size_t n;
+
+        if (AP_BUCKET_IS_ERROR(e)) {
+            /* The app broke off (mod_proxy's 502): that error, not a
+             * truncated reply signed as whole. */
+            ap_remove_output_filter(f);
+            if (ctx->bb != NULL) {
+                apr_brigade_cleanup(ctx->bb);
+            }
+            while (APR_BRIGADE_FIRST(bb) != e) {
+                apr_bucket_delete(APR_BRIGADE_FIRST(bb));
+            }
+            return ap_pass_brigade(f->next, bb);
+        }
+        if (APR_BUCKET_IS_EOS(e)) {
+            eos = 1;
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            continue;
+        }
+        /* One bucket at a time (a pipe's output too), counted as it
+         * comes, so the limit holds before anything more is read. */
+        if ((rv = apr_bucket_read(e, &data, &n, APR_BLOCK_READ))
+            != APR_SUCCESS) {
+            return wxv_reply_fail(f, bb, rv, "reading it failed");
+        }
+        if ((ctx->held += n) > WX_MAX_BODY) {
+            return wxv_reply_fail(f, bb, APR_SUCCESS,
+                                  "it is over 262144 bytes");
+        }
     }
-    if ((rv = ap_save_brigade(f, &ctx->bb, &bb, r->pool)) != APR_SUCCESS
-        || (rv = apr_brigade_length(ctx->bb, 1, &held)) != APR_SUCCESS) {
+    if ((rv = ap_save_brigade(f, &ctx->bb, &bb, r->pool)) != APR_SUCCESS) {
         return wxv_reply_fail(f, bb, rv, "reading it failed");
-    }
-    if (held > WX_MAX_BODY) {
-        return wxv_reply_fail(f, bb, APR_SUCCESS, "it is over 262144 bytes");
     }
     if (!eos) {
         return APR_SUCCESS;
     }
-    ap_remove_output_filter(f);
+    if (apr_table_get(r->headers_out, "Content-Encoding") != NULL) {
+        return wxv_reply_fail(f, ctx->bb, APR_SUCCESS,
+                              "it is compressed (Content-Encoding)");
+    }
     if ((rv = apr_brigade_pflatten(ctx->bb, &body, &len, r->pool))
         != APR_SUCCESS) {
         return wxv_reply_fail(f, bb, rv, "reading it failed");
     }
     /* "success" or nothing: received, no reply; never encrypted. */
     if (len == 0 || (len == 7 && memcmp(body, "success", 7) == 0)) {
+        ap_remove_output_filter(f);
         return ap_pass_brigade(f->next, ctx->bb);
     }
 
@@ -611,6 +703,7 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
         out, outlen, r->pool, f->c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_eos_create(
         f->c->bucket_alloc));
+    ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, ctx->bb);
 }
 
@@ -706,29 +799,54 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     }
     st = wxv_verify(r, conf);
     wxv_finish(r, st, st->rc, st->why);
-    switch (st->rc) {
-    case WX_OK:
+    if (st->rc == WX_OK) {
         return AUTHZ_GRANTED;
-    case WX_NO_KEY:
-        return AUTHZ_GENERAL_ERROR;
-    case WX_BAD_CIPHER:
-    case WX_TOO_LARGE:
-        /* 400 and 413 are statuses authz cannot give: wxv_fixups refuses
-         * the request, before any handler sees it. */
-        st->deferred = wxv_status(st->rc);
-        return AUTHZ_GRANTED;
-    default:
-        return AUTHZ_DENIED;
     }
+    if (st->rc == WX_NO_KEY) {
+        return AUTHZ_GENERAL_ERROR;
+    }
+    if (!st->deferred && (st->rc == WX_BAD_CIPHER || st->rc == WX_TOO_LARGE)) {
+        st->deferred = wxv_status(st->rc);
+        st->deferred_r = r;
+    }
+    /* 400 and 413 (and httpd's own answer to a body it could not read)
+     * are statuses authz cannot give: granted here, wxv_fixups refuses the
+     * request before any handler sees it. */
+    return st->deferred ? AUTHZ_GRANTED : AUTHZ_DENIED;
 }
 
-/* The guard's refusals that authz could not express (see above). */
+/*
+ * Runs for every request, after authz and before any handler: the
+ * guard's refusals that authz could not express (see above), and the
+ * plaintext for an internal redirect of a decrypted message that httpd
+ * did not send through authz again (same configuration).
+ */
 static int wxv_fixups(request_rec *r)
 {
     wxv_req_state *st = ap_get_module_config(r->request_config,
                                              &wx_valid_module);
+    request_rec *prev;
 
-    return st != NULL && st->deferred ? st->deferred : DECLINED;
+    if (st == NULL) {
+        for (prev = r->prev; prev != NULL && st == NULL; prev = prev->prev) {
+            st = ap_get_module_config(prev->request_config,
+                                      &wx_valid_module);
+        }
+        if (st == NULL) {
+            return DECLINED;
+        }
+        ap_set_module_config(r->request_config, &wx_valid_module, st);
+        apr_table_setn(r->notes, WXV_NOTE, wx_result_name(
+            st->logged ? st->logged_rc : st->rc));
+    }
+    if (st->deferred && st->deferred_r == r) {
+        return st->deferred;
+    }
+    if (st->safe && st->rc == WX_OK && r->method_number != M_GET
+        && r->main == NULL) {
+        wxv_attach(r, st);
+    }
+    return DECLINED;
 }
 
 static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
@@ -912,8 +1030,10 @@ static void wxv_register_hooks(apr_pool_t *p)
     ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
                              AP_FTYPE_RESOURCE);
+    /* After every other resource filter (mod_substitute, INCLUDES...),
+     * which would otherwise rewrite the envelope; before mod_deflate. */
     ap_register_output_filter(WXV_REPLY_OUT, wxv_reply_out, NULL,
-                              AP_FTYPE_RESOURCE);
+                              AP_FTYPE_CONTENT_SET - 1);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wx-signature",
                               AUTHZ_PROVIDER_VERSION, &wxv_authz_provider,
                               AP_AUTH_INTERNAL_PER_CONF);

@@ -196,6 +196,7 @@ my %wrap = (
     wecom_xml => sub { "<xml><ToUserName><![CDATA[$corpid]]></ToUserName>"
                      . "<Encrypt><![CDATA[$_[0]]]></Encrypt>"
                      . "<AgentID><![CDATA[1000002]]></AgentID></xml>" },
+    doctype => sub { "<!DOCTYPE xml><xml><Encrypt><![CDATA[$_[0]]]></Encrypt></xml>" },
 );
 
 # A signed, encrypted POST: (url, body, the query the app should see).
@@ -385,13 +386,92 @@ refused(name => 'WeCom JSON under an unknown key', path => '/safe-wecom',
     is(n_hits(), $before, 'chunked: the app saw nothing');
 }
 
-# Plain mode still works where a key is set: no msg_signature, no change.
+# Where a key is set, a POST signed the plain way only is refused: its
+# body is signed by nothing, and must never pass for a decrypted one.
 {
+    my $before = n_hits();
     my $q = signed_query(token => 'SafeTok3n');
-    $res = check(name => 'plain-mode POST where a key is set', method => 'POST',
-                 url => "/safe?$q", body => $plain_xml, status => 200, note => 'ok');
-    is($res->content, 'backend-ok', 'plain-mode POST: reply not encrypted');
-    is($app->hits->[-1]{body}, $plain_xml, 'plain-mode POST: body untouched');
+    check(name => 'plain-mode POST where a key is set', method => 'POST',
+          url => "/safe?$q", body => $plain_xml, status => 403, note => 'malformed',
+          why => 'msg_signature missing, and a WxEncodingAESKey is in effect');
+    is(n_hits(), $before, 'plain-mode POST where a key is set: the app saw nothing');
+}
+
+# XML of a shape WeChat never sends is refused before it is parsed.
+refused(name => 'XML with a DOCTYPE', path => '/safe',
+        tamper => sub { $_[0] }, status => 403, note => 'malformed',
+        why => "the request body's XML has a DOCTYPE or comment",
+        env => 'doctype');
+
+# What the app's reply can be that cannot go out encrypted.
+{
+    my ($url, $body) = safe_post(path => '/safe', reply => 'broken');
+    $res = check(name => 'the app broke off mid-reply', method => 'POST', url => $url,
+                 body => $body, status => 502, note => 'ok');
+    for my $case (['big', 'it is over 262144 bytes'],
+                  ['gzip', 'it is compressed (Content-Encoding)']) {
+        my ($mode, $why) = @$case;
+        my $lm = log_mark();
+        ($url, $body) = safe_post(path => '/safe', reply => $mode);
+        $res = check(name => "reply $mode", method => 'POST', url => $url,
+                     body => $body, status => 500, note => 'ok');
+        like(wx_line($lm, 'error'),
+             qr/WXV00014: the app's reply cannot be encrypted: \Q$why\E, for \/safe$/,
+             "reply $mode: logged");
+        unlike($res->content, qr/xxxxxxxxxx/, "reply $mode: none of it went out");
+    }
+}
+
+# A front controller: mod_rewrite redirects inside one <Directory>, which
+# httpd does not send through authz again; the app still gets plaintext
+# and its reply still goes out encrypted.
+{
+    my ($url, $body, $seen) = safe_post(path => '/front/entry', token => 'FrontTok3n',
+                                        id => 'wxfront0123456789a');
+    $res = check(name => 'front controller', method => 'POST', url => $url,
+                 body => $body, status => 200, note => 'ok');
+    my $reply = open_reply($res, name => 'front controller', token => 'FrontTok3n',
+                           key => $key{cur}, id => 'wxfront0123456789a', env => 'xml');
+    my $php = eval { JSON::PP->new->decode($reply) } // {};
+    is(decode_base64($php->{body} // ''), $plain_xml,
+       'front controller: the app behind the redirect got the plaintext');
+}
+
+# httpd's own LimitRequestBody answers, once.
+{
+    my ($url, $body) = safe_post(path => '/php/limit.php');
+    my $before = scalar @{ $fpm->fpm_hits };
+    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
+    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
+        or die "connect: $!";
+    print $sock "POST $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
+              . "Content-Type: text/xml\r\nContent-Length: " . length($body)
+              . "\r\n\r\n$body";
+    my $resp = do { local $/; <$sock> } // '';
+    like($resp, qr{^HTTP/1\.1 413 }, 'LimitRequestBody under the guard: 413');
+    my @status_lines = $resp =~ m{(HTTP/1\.1 \d{3} )}g;
+    is(scalar @status_lines, 1, 'LimitRequestBody: one response, not two');
+    is(scalar @{ $fpm->fpm_hits }, $before, 'LimitRequestBody: PHP ran nothing');
+}
+
+# The guard refuses, Require ip grants: the body arrives as it was sent.
+{
+    my ($url, $body) = safe_post(path => '/safe-any', tamper => $flip);
+    $res = check(name => 'RequireAny, guard refuses, ip grants', method => 'POST',
+                 url => $url, body => $body, status => 200, note => 'bad-signature');
+    is($app->hits->[-1]{body}, $body, 'RequireAny: the app got the body as sent');
+    is($app->hits->[-1]{headers}{'content-length'}, length $body,
+       'RequireAny: with its own Content-Length');
+}
+
+# WX_PLAIN_BODY and WX_ENCRYPT_REPLY named by SetInputFilter and
+# SetOutputFilter: they step aside.
+{
+    my $body = "plain body\n";
+    $res = check(name => 'our filters named in the configuration', method => 'POST',
+                 url => '/filters-by-name', body => $body, status => 200, note => '-');
+    is($res->content, 'backend-ok', 'filters by name: the reply as the app sent it');
+    is($app->hits->[-1]{body}, $body, 'filters by name: the body as sent');
 }
 
 # The PHP app of the README recipe, unchanged from plain mode.

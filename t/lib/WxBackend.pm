@@ -37,6 +37,8 @@ sub start_http {
         return bless { pid => $pid, file => $file, port => $port }, $class;
     }
     $SIG{TERM} = sub { exit 0 };
+    # Apache may stop reading a reply (reply=big): not a reason to die.
+    $SIG{PIPE} = 'IGNORE';
     while (my $c = $listen->accept) {
         binmode $c;
         my $head = '';
@@ -60,15 +62,21 @@ sub start_http {
         }), "\n";
         close $fh;
         # The reply, chosen by the query's reply=: the body back (echo),
-        # "success", nothing, a 500; else "backend-ok".
+        # "success", nothing, a 500, 300,000 bytes (big), gzip-labelled,
+        # cut short (broken); else "backend-ok".
         my ($mode) = ($target // '') =~ /[?&]reply=(\w+)/;
         my ($status, $reply) = (200, 'backend-ok');
         ($status, $reply) = (200, $body)         if ($mode // '') eq 'echo';
         ($status, $reply) = (200, 'success')     if ($mode // '') eq 'success';
         ($status, $reply) = (200, '')            if ($mode // '') eq 'empty';
         ($status, $reply) = (500, 'backend-err') if ($mode // '') eq 'fail';
-        print $c "HTTP/1.1 $status X\r\nContent-Type: text/plain\r\n"
-               . "Content-Length: " . length($reply) . "\r\n"
+        ($status, $reply) = (200, 'x' x 300_000) if ($mode // '') eq 'big';
+        my $extra = ($mode // '') eq 'gzip' ? "Content-Encoding: gzip\r\n" : '';
+        # broken: promises 100 bytes, sends 10, hangs up.
+        my $length = ($mode // '') eq 'broken' ? 100 : length $reply;
+        $reply = 'x' x 10 if ($mode // '') eq 'broken';
+        print $c "HTTP/1.1 $status X\r\nContent-Type: text/plain\r\n$extra"
+               . "Content-Length: $length\r\n"
                . "Connection: close\r\n\r\n$reply";
         close $c;
     }
