@@ -59,16 +59,7 @@
 
 #include "wx_crypto.h"
 #include "wx_protocol.h"
-
-#define CHECK(cond) \
-    do { if (!(cond)) broken(#cond, __LINE__); } while (0)
-
-static void broken(const char *what, int line)
-{
-    fprintf(stderr, "fuzz_envelope.c:%d: invariant broken: %s\n", line,
-            what);
-    abort();
-}
+#include "fuzz_check.h"
 
 #define WX_FUZZ_B64_MAX 4096     /* the raw input as base64: this much */
 #define WX_FUZZ_MSG_MAX 1000     /* the round trip's message: this much */
@@ -134,28 +125,6 @@ static int fixed_sentence(const char *why, const char *const *list)
         }
     }
     return 0;
-}
-
-/* A heap block of exactly n bytes holding src (no NUL added). */
-static char tight_empty[1];
-
-static char *tight(const void *src, size_t n)
-{
-    char *b = malloc(n);
-
-    if (b == NULL) {
-        CHECK(n == 0);
-        return tight_empty;
-    }
-    memcpy(b, src, n);
-    return b;
-}
-
-static void tight_free(char *b)
-{
-    if (b != tight_empty) {
-        free(b);
-    }
 }
 
 /*

@@ -27,15 +27,7 @@
 #include "apr_sha1.h"
 
 #include "wx_protocol.h"
-
-#define CHECK(cond) \
-    do { if (!(cond)) broken(#cond, __LINE__); } while (0)
-
-static void broken(const char *what, int line)
-{
-    fprintf(stderr, "fuzz_query.c:%d: invariant broken: %s\n", line, what);
-    abort();
-}
+#include "fuzz_check.h"
 
 /* WeChat's V1 vector: token AAAAA, timestamp 1714036504 (t/vectors.md). */
 #define NOW_SEC 1714036504
@@ -445,28 +437,6 @@ static wx_result_t ref_verify(const wx_query_t *q, int ntokens,
 }
 
 /* ---- checks ------------------------------------------------------------- */
-
-/* A heap block of exactly n bytes holding src (no NUL added). */
-static char tight_empty[1];
-
-static char *tight(const char *src, size_t n)
-{
-    char *b = malloc(n);
-
-    if (b == NULL) {
-        CHECK(n == 0);
-        return tight_empty;
-    }
-    memcpy(b, src, n);
-    return b;
-}
-
-static void tight_free(const char *b)
-{
-    if (b != NULL && b != tight_empty) {
-        free((void *)b);
-    }
-}
 
 static void check_hex40(const char *s)
 {

@@ -13,15 +13,7 @@
 #include <string.h>
 
 #include "wx_protocol.h"
-
-#define CHECK(cond) \
-    do { if (!(cond)) broken(#cond, __LINE__); } while (0)
-
-static void broken(const char *what, int line)
-{
-    fprintf(stderr, "fuzz_token.c:%d: invariant broken: %s\n", line, what);
-    abort();
-}
+#include "fuzz_check.h"
 
 static const char alnum[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
