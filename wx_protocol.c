@@ -12,7 +12,8 @@
 
 static const char *const wx_result_names[WX_RESULT_COUNT] = {
     "ok", "malformed", "bad-signature", "stale", "replay",
-    "bad-cipher", "bad-appid", "method", "no-token", "no-key", "too-large"
+    "bad-cipher", "bad-appid", "method", "no-token", "no-key", "too-large",
+    "cache-error"
 };
 
 static const char *const wx_param_names[WX_P_COUNT] = {
@@ -769,6 +770,59 @@ wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
 {
     return wx_verify_signed(q, WX_P_MSG_SIGNATURE, encrypt, enclen, tokens,
                             ntokens, now, max_age, which, why);
+}
+
+apr_int64_t wx_timestamp_value(const wx_query_t *q)
+{
+    const char *ts = q->val[WX_P_TIMESTAMP];
+    apr_int64_t t = 0;
+    apr_size_t i, n = q->len[WX_P_TIMESTAMP], digits = 0;
+
+    if (ts == NULL || n == 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned int d = (unsigned char)ts[i] - (unsigned int)'0';
+        if (d > 9) {
+            return -1;
+        }
+        if (t != 0 || d != 0) {
+            if (++digits > 18) {
+                return -1;
+            }
+            t = t * 10 + d;
+        }
+    }
+    return t;
+}
+
+void wx_replay_id(const wx_query_t *q, wx_param_t sigp,
+                  unsigned char id[WX_SIG_LEN])
+{
+    static const wx_param_t parts[3] = {
+        WX_P_TIMESTAMP, WX_P_NONCE, WX_P_SIGNATURE
+    };
+    apr_sha1_ctx_t ctx;
+    unsigned char len[4];
+    int i;
+
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, (const unsigned char *)wx_param_names[sigp],
+                           (unsigned int)strlen(wx_param_names[sigp]) + 1);
+    for (i = 0; i < 3; i++) {
+        wx_param_t p = i == 2 ? sigp : parts[i];
+        apr_size_t n = q->len[p];
+        len[0] = (unsigned char)(n >> 24);
+        len[1] = (unsigned char)(n >> 16);
+        len[2] = (unsigned char)(n >> 8);
+        len[3] = (unsigned char)n;
+        apr_sha1_update_binary(&ctx, len, 4);
+        if (n > 0) {
+            apr_sha1_update_binary(&ctx, (const unsigned char *)q->val[p],
+                                   (unsigned int)n);
+        }
+    }
+    apr_sha1_final(id, &ctx);
 }
 
 const char *wx_echo_problem(const wx_query_t *q)

@@ -46,6 +46,8 @@ typedef enum {
     WX_NO_TOKEN,
     WX_NO_KEY,            /* msg_signature, and no WxEncodingAESKey */
     WX_TOO_LARGE,         /* a safe-mode body over WX_MAX_BODY */
+    WX_CACHE_ERROR,       /* the replay cache failed (WxReplayCacheFailure
+                           * deny) */
     WX_RESULT_COUNT
 } wx_result_t;
 
@@ -149,6 +151,22 @@ wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
                           apr_size_t enclen, const char *const *tokens,
                           int ntokens, apr_time_t now, apr_int64_t max_age,
                           int *which, const char **why);
+
+/*
+ * The timestamp of a query that verified, as a number (leading zeros
+ * dropped; over 18 significant digits it never verifies).  -1 when it is
+ * absent or not all digits.
+ */
+apr_int64_t wx_timestamp_value(const wx_query_t *q);
+
+/*
+ * The replay cache's key for a query that verified: sha1 over the name of
+ * the signing parameter (sigp: signature or msg_signature), timestamp,
+ * nonce and the signature itself, each length-prefixed.  Two requests get
+ * the same id only if they carry the same signed values.
+ */
+void wx_replay_id(const wx_query_t *q, wx_param_t sigp,
+                  unsigned char id[WX_SIG_LEN]);
 
 /*
  * The developer-verification GET also needs an echostr: NULL when q holds a

@@ -490,6 +490,41 @@ static void test_query_without(void)
     is_str(wx_query_without(pool, NULL, drop), NULL, "no query: NULL");
 }
 
+/* The replay cache's inputs: the timestamp's value, and the id. */
+static void test_replay_id(void)
+{
+    wx_query_t a, b;
+    unsigned char ia[WX_SIG_LEN], ib[WX_SIG_LEN];
+    const char *why;
+
+    parse("signature=0123&timestamp=0001714036504&nonce=n1", &a, &why);
+    is_int((long)wx_timestamp_value(&a), 1714036504L,
+           "timestamp value, leading zeros dropped");
+    parse("timestamp=12a", &b, &why);
+    is_int((long)wx_timestamp_value(&b), -1, "timestamp not digits: -1");
+    parse("timestamp=1234567890123456789", &b, &why);
+    is_int((long)wx_timestamp_value(&b), -1, "19 digits: -1");
+    parse("nonce=1", &b, &why);
+    is_int((long)wx_timestamp_value(&b), -1, "no timestamp: -1");
+
+    wx_replay_id(&a, WX_P_SIGNATURE, ia);
+    parse("nonce=n1&timestamp=0001714036504&x=y&signature=0123", &b, &why);
+    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) == 0,
+       "replay id: same signed values, same id (order, other params)");
+    parse("signature=0123&timestamp=0001714036504&nonce=n2", &b, &why);
+    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) != 0, "replay id: another nonce");
+    /* Lengths are part of it: moving a byte between fields changes it. */
+    parse("signature=0123&timestamp=000171403650&nonce=4n1", &b, &why);
+    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) != 0, "replay id: fields are delimited");
+    parse("msg_signature=0123&timestamp=0001714036504&nonce=n1", &b, &why);
+    wx_replay_id(&b, WX_P_MSG_SIGNATURE, ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) != 0,
+       "replay id: msg_signature is another name space");
+}
+
 static void test_names(void)
 {
     is_str(wx_result_name(WX_OK), "ok", "note ok");
@@ -504,6 +539,7 @@ static void test_names(void)
     is_str(wx_result_name(WX_NO_TOKEN), "no-token", "note no-token");
     is_str(wx_result_name(WX_NO_KEY), "no-key", "note no-key");
     is_str(wx_result_name(WX_TOO_LARGE), "too-large", "note too-large");
+    is_str(wx_result_name(WX_CACHE_ERROR), "cache-error", "note cache-error");
     is_str(wx_result_name(WX_RESULT_COUNT), "unknown", "out of range");
     is_str(wx_param_name(WX_P_MSG_SIGNATURE), "msg_signature", "param name");
 }
@@ -521,6 +557,7 @@ int main(void)
     test_malformed();
     test_tokens();
     test_query_without();
+    test_replay_id();
     test_names();
 
     apr_pool_destroy(pool);
