@@ -18,9 +18,15 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_auth.h"
+#include "mod_status.h"
+#include "ap_socache.h"
 #include "util_filter.h"
+#include "util_mutex.h"
 
+#include "apr_atomic.h"
 #include "apr_buckets.h"
+#include "apr_global_mutex.h"
+#include "apr_shm.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
 
@@ -47,6 +53,28 @@ typedef struct {
                                    * (none) */
 } wxv_dir_conf;
 
+/* WxReplayCache and WxReplayCacheFailure: per server and virtual host. */
+typedef struct {
+    const ap_socache_provider_t *cache;   /* NULL: none (or inherit) */
+    ap_socache_instance_t *inst;
+    const char *cache_name;
+    int cache_set;
+    int fail_deny;                        /* -1 unset, 0 allow, 1 deny */
+} wxv_srv_conf;
+
+#define WXV_MUTEX     "wx-valid-replay"
+#define WXV_CACHE_ID  "mod_wx_valid"
+
+/* The global mutex of a provider that is not multi-process safe (shmcb),
+ * as mod_authn_socache does; NULL when no such provider is in use. */
+static apr_global_mutex_t *wxv_mutex;
+
+/* Counters since start-up, in shared memory: one per outcome, and one for
+ * replay-cache failures.  NULL when the segment could not be made. */
+#define WXV_N_COUNTERS (WX_RESULT_COUNT + 1)
+#define WXV_C_CACHE_FAIL WX_RESULT_COUNT
+static apr_uint32_t *wxv_counters;
+
 /* apr_crypto's openssl factory, made in post_config; NULL if it failed. */
 static const apr_crypto_t *wxv_crypto;
 /* A WxEncodingAESKey in the server's configuration: a crypto failure at
@@ -71,6 +99,8 @@ typedef struct {
     wx_envelope_t env;            /* the request's envelope (POST) */
     wx_bytes_t plain;             /* the message, decrypted */
     wx_bytes_t receiveid;
+    unsigned char replay_id[WX_SIG_LEN];
+    int stored;                   /* the replay id went into the cache */
     int deferred;                 /* a status the guard leaves to fixups, */
     request_rec *deferred_r;      /* for this request only */
     request_rec *attached_r;      /* the request given the plaintext */
@@ -126,6 +156,25 @@ static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->keys = add->keys ? add->keys : base->keys;
     conf->appid = add->appid ? add->appid : base->appid;
     return conf;
+}
+
+static void *wxv_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    wxv_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
+
+    (void)s;
+    sc->fail_deny = -1;
+    return sc;
+}
+
+static void *wxv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    wxv_srv_conf *base = basev, *add = addv;
+    wxv_srv_conf *sc = apr_palloc(p, sizeof(*sc));
+
+    *sc = add->cache_set ? *add : *base;
+    sc->fail_deny = add->fail_deny != -1 ? add->fail_deny : base->fail_deny;
+    return sc;
 }
 
 static apr_int64_t wxv_max_age(const wxv_dir_conf *conf)
@@ -187,6 +236,10 @@ static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00012)
                       "too-large: %s, for %s", why, uri);
         break;
+    case WX_REPLAY:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00015)
+                      "replay: %s, for %s", why, uri);
+        break;
     default:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00005)
                       "%s: %s, for %s", wx_result_name(rc), why, uri);
@@ -204,6 +257,7 @@ static int wxv_status(wx_result_t rc)
     case WX_NO_TOKEN:      return HTTP_INTERNAL_SERVER_ERROR;
     case WX_NO_KEY:        return HTTP_INTERNAL_SERVER_ERROR;
     case WX_TOO_LARGE:     return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    case WX_CACHE_ERROR:   return HTTP_SERVICE_UNAVAILABLE;
     default:               return HTTP_FORBIDDEN;
     }
 }
@@ -353,6 +407,78 @@ static wx_result_t wxv_read_body(request_rec *r, char **body,
 }
 
 /*
+ * The replay cache: a verified signature seen again inside its window is a
+ * replay.  Looked up, then stored, under the global mutex where the
+ * provider needs one (shmcb).  WX_OK, WX_REPLAY, or WX_CACHE_ERROR under
+ * "WxReplayCacheFailure deny"; under "allow" a failure is logged, counted
+ * and let through unchecked.  The entry lives until the timestamp leaves
+ * the WxMaxAge window (a request can only verify inside it).
+ */
+static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
+                                    wx_param_t sigp)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    apr_int64_t window = wxv_max_age(st->conf);
+    unsigned char one = 1, got[8];
+    unsigned int gotlen = sizeof(got);
+    const char *step = "locking its mutex";
+    apr_status_t rv = APR_SUCCESS;
+
+    if (sc->inst == NULL) {
+        return WX_OK;
+    }
+    if (window == WX_MAX_AGE_OFF) {
+        /* Only a .htaccess can get here (configtest refuses the rest): the
+         * longest WxMaxAge there is. */
+        window = WX_MAX_AGE_LIMIT;
+    }
+    wx_replay_id(&st->q, sigp, st->replay_id);
+    if (wxv_mutex == NULL
+        || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
+        step = "looking up a signature";
+        rv = sc->cache->retrieve(sc->inst, r->server, st->replay_id,
+                                 WX_SIG_LEN, got, &gotlen, r->pool);
+        if (rv == APR_NOTFOUND) {
+            step = "storing a signature";
+            rv = sc->cache->store(sc->inst, r->server, st->replay_id,
+                                  WX_SIG_LEN, apr_time_from_sec(
+                                      wx_timestamp_value(&st->q) + window
+                                      + 1), &one, 1, r->pool);
+            st->stored = rv == APR_SUCCESS;
+        }
+        else if (rv == APR_SUCCESS) {
+            rv = APR_EEXIST;
+        }
+        if (wxv_mutex != NULL) {
+            apr_global_mutex_unlock(wxv_mutex);
+        }
+    }
+    if (rv == APR_EEXIST) {
+        st->why = "signature already used within WxMaxAge";
+        return WX_REPLAY;
+    }
+    if (rv == APR_SUCCESS) {
+        return WX_OK;
+    }
+    if (wxv_counters != NULL) {
+        apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00016)
+                  "cache-error: WxReplayCache %s failed %s; %s, for %s",
+                  sc->cache_name, step,
+                  sc->fail_deny == 1
+                  ? "refused (WxReplayCacheFailure deny)"
+                  : "let through unchecked (WxReplayCacheFailure allow)",
+                  ap_escape_logitem(r->pool, r->uri));
+    if (sc->fail_deny == 1) {
+        st->why = "the WxReplayCache failed";
+        return WX_CACHE_ERROR;
+    }
+    return WX_OK;
+}
+
+/*
  * Safe mode and WeCom: msg_signature over the ciphertext (echostr on a
  * GET, the body's Encrypt otherwise), then decrypt it with the current key
  * or the previous one, then the receiveid.
@@ -403,6 +529,9 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
     st->rc = wx_verify_msg(&st->q, enc, enclen, tokens, conf->tokens->nelts,
                            r->request_time, wxv_max_age(conf), &st->which,
                            &st->why);
+    if (st->rc == WX_OK) {
+        st->rc = wxv_replay_check(r, st, WX_P_MSG_SIGNATURE);
+    }
     if (st->rc != WX_OK) {
         goto refused;
     }
@@ -523,6 +652,9 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
                              conf->tokens->nelts, r->request_time,
                              wxv_max_age(conf), &st->which, &st->why);
+    if (st->rc == WX_OK) {
+        st->rc = wxv_replay_check(r, st, WX_P_SIGNATURE);
+    }
     if (st->rc == WX_OK && APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
                                st->which + 1, conf->tokens->nelts);
@@ -805,11 +937,12 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     if (st->rc == WX_NO_KEY) {
         return AUTHZ_GENERAL_ERROR;
     }
-    if (!st->deferred && (st->rc == WX_BAD_CIPHER || st->rc == WX_TOO_LARGE)) {
+    if (!st->deferred && (st->rc == WX_BAD_CIPHER || st->rc == WX_TOO_LARGE
+                          || st->rc == WX_CACHE_ERROR)) {
         st->deferred = wxv_status(st->rc);
         st->deferred_r = r;
     }
-    /* 400 and 413 (and httpd's own answer to a body it could not read)
+    /* 400, 413, 503 (and httpd's own answer to a body it could not read)
      * are statuses authz cannot give: granted here, wxv_fixups refuses the
      * request before any handler sees it. */
     return st->deferred ? AUTHZ_GRANTED : AUTHZ_DENIED;
@@ -920,6 +1053,144 @@ static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+/*
+ * After the response: count the request's outcome, and give back its
+ * replay-cache entry when the request failed (non-2xx), so that WeChat's
+ * own retry of it is not taken for a replay.
+ */
+static int wxv_log_transaction(request_rec *r)
+{
+    wxv_req_state *st = ap_get_module_config(r->request_config,
+                                             &wx_valid_module);
+    const char *note = apr_table_get(r->notes, WXV_NOTE);
+    const request_rec *last = r;
+    wxv_srv_conf *sc;
+    int i;
+
+    if (note != NULL && wxv_counters != NULL) {
+        for (i = 0; i < WX_RESULT_COUNT; i++) {
+            if (strcmp(note, wx_result_name(i)) == 0) {
+                apr_atomic_inc32(&wxv_counters[i]);
+                break;
+            }
+        }
+    }
+    if (st == NULL || !st->stored) {
+        return DECLINED;
+    }
+    while (last->next != NULL) {
+        last = last->next;
+    }
+    if (ap_is_HTTP_SUCCESS(last->status)) {
+        return DECLINED;
+    }
+    sc = ap_get_module_config(r->server->module_config, &wx_valid_module);
+    if (wxv_mutex == NULL || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
+        sc->cache->remove(sc->inst, r->server, st->replay_id, WX_SIG_LEN,
+                          r->pool);
+        if (wxv_mutex != NULL) {
+            apr_global_mutex_unlock(wxv_mutex);
+        }
+    }
+    st->stored = 0;
+    return DECLINED;
+}
+
+/* mod_status's counter names: WxValidOk, WxValidBadSignature ... */
+static const char *const wxv_counter_names[WXV_N_COUNTERS] = {
+    "Ok", "Malformed", "BadSignature", "Stale", "Replay", "BadCipher",
+    "BadAppid", "Method", "NoToken", "NoKey", "TooLarge", "CacheError",
+    "CacheFailures"
+};
+
+static int wxv_status_hook(request_rec *r, int flags)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    int i;
+
+    if (wxv_counters == NULL) {
+        return OK;
+    }
+    if (flags & AP_STATUS_SHORT) {
+        for (i = 0; i < WXV_N_COUNTERS; i++) {
+            ap_rprintf(r, "WxValid%s: %u\n", wxv_counter_names[i],
+                       apr_atomic_read32(&wxv_counters[i]));
+        }
+    }
+    else {
+        ap_rputs("<hr />\n<h2>mod_wx_valid: WeChat callbacks since "
+                 "start-up</h2>\n<table border=\"0\">\n", r);
+        for (i = 0; i < WXV_N_COUNTERS; i++) {
+            ap_rprintf(r, "<tr><td>%s</td><td>%u</td></tr>\n",
+                       i < WX_RESULT_COUNT ? wx_result_name(i)
+                                           : "replay-cache failures",
+                       apr_atomic_read32(&wxv_counters[i]));
+        }
+        ap_rputs("</table>\n", r);
+    }
+    if (sc->inst != NULL) {
+        if (!(flags & AP_STATUS_SHORT)) {
+            ap_rprintf(r, "<h3>WxReplayCache %s</h3>\n",
+                       ap_escape_html(r->pool, sc->cache_name));
+        }
+        sc->cache->status(sc->inst, r, flags);
+    }
+    return OK;
+}
+
+/* WxReplayCache provider[:args], or none. */
+static const char *wxv_cmd_replay_cache(cmd_parms *cmd, void *dummy,
+                                        const char *arg)
+{
+    wxv_srv_conf *sc = ap_get_module_config(cmd->server->module_config,
+                                            &wx_valid_module);
+    const char *sep = ap_strchr_c(arg, ':'), *name, *err;
+
+    (void)dummy;
+    sc->cache_set = 1;
+    sc->cache = NULL;
+    sc->inst = NULL;
+    sc->cache_name = arg;
+    if (ap_cstr_casecmp(arg, "none") == 0) {
+        return NULL;
+    }
+    name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg))
+               : arg;
+    sc->cache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                   AP_SOCACHE_PROVIDER_VERSION);
+    if (sc->cache == NULL) {
+        return apr_psprintf(cmd->pool, "WxReplayCache: unknown provider "
+                            "'%s' (is mod_socache_%s loaded?)", name, name);
+    }
+    err = sc->cache->create(&sc->inst, sep ? sep + 1 : NULL,
+                            cmd->temp_pool, cmd->pool);
+    if (err != NULL) {
+        return apr_pstrcat(cmd->pool, "WxReplayCache: ", err, NULL);
+    }
+    return NULL;
+}
+
+/* WxReplayCacheFailure allow|deny */
+static const char *wxv_cmd_cache_failure(cmd_parms *cmd, void *dummy,
+                                         const char *arg)
+{
+    wxv_srv_conf *sc = ap_get_module_config(cmd->server->module_config,
+                                            &wx_valid_module);
+
+    (void)dummy;
+    if (ap_cstr_casecmp(arg, "allow") == 0) {
+        sc->fail_deny = 0;
+    }
+    else if (ap_cstr_casecmp(arg, "deny") == 0) {
+        sc->fail_deny = 1;
+    }
+    else {
+        return "WxReplayCacheFailure takes allow or deny";
+    }
+    return NULL;
+}
+
 /* WxEncodingAESKey key [previous-key]: the previous one during rotation. */
 static const char *wxv_cmd_aes_key(cmd_parms *cmd, void *dconf,
                                    const char *cur, const char *prev)
@@ -983,17 +1254,149 @@ static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE1("WxAppID", wxv_cmd_appid, NULL, RSRC_CONF | OR_AUTHCFG,
                   "Safe mode and WeCom: the receiveid decrypted messages "
                   "must carry (AppID, CorpID or SuiteID)"),
+    AP_INIT_TAKE1("WxReplayCache", wxv_cmd_replay_cache, NULL, RSRC_CONF,
+                  "Remember used signatures for the WxMaxAge window in a "
+                  "socache provider: shmcb, memcache:host:port, "
+                  "redis:host:port, or none"),
+    AP_INIT_TAKE1("WxReplayCacheFailure", wxv_cmd_cache_failure, NULL,
+                  RSRC_CONF, "When the WxReplayCache fails: allow (the "
+                  "default: logged, counted, let through) or deny (503)"),
     {NULL}
 };
 
 static int wxv_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp)
 {
-    (void)pconf;
     (void)plog;
     (void)ptemp;
     wxv_keys_in_config = 0;
+    return ap_mutex_register(pconf, WXV_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+/* A section of s (or s itself) with WxMaxAge off, by name; NULL if none. */
+static const char *wxv_unbounded(apr_pool_t *p, server_rec *s)
+{
+    core_server_config *csc = ap_get_core_module_config(s->module_config);
+    apr_array_header_t *sections[2];
+    wxv_dir_conf *dc = ap_get_module_config(s->lookup_defaults,
+                                            &wx_valid_module);
+    int i, j;
+
+    if (dc != NULL && dc->max_age == WX_MAX_AGE_OFF) {
+        return "the server's own configuration";
+    }
+    sections[0] = csc->sec_dir;
+    sections[1] = csc->sec_url;
+    for (i = 0; i < 2; i++) {
+        for (j = 0; sections[i] && j < sections[i]->nelts; j++) {
+            ap_conf_vector_t *v = APR_ARRAY_IDX(sections[i], j,
+                                                ap_conf_vector_t *);
+            core_dir_config *cd = ap_get_core_module_config(v);
+            dc = ap_get_module_config(v, &wx_valid_module);
+            if (dc != NULL && dc->max_age == WX_MAX_AGE_OFF) {
+                return apr_psprintf(p, "the %s section for %s",
+                                    i == 0 ? "<Directory>" : "<Location>",
+                                    cd && cd->d ? cd->d : "?");
+            }
+        }
+    }
+    return NULL;
+}
+
+static apr_status_t wxv_cache_destroy(void *data)
+{
+    server_rec *s = data;
+    wxv_srv_conf *sc = ap_get_module_config(s->module_config,
+                                            &wx_valid_module);
+
+    sc->cache->destroy(sc->inst, s);
+    return APR_SUCCESS;
+}
+
+/*
+ * The counters' shared memory, and each WxReplayCache: refused where a
+ * section of its server has no bounded WxMaxAge (an entry could never
+ * expire), initialised once per instance (virtual hosts share their
+ * server's), with the global mutex where the provider needs one.
+ */
+static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                  server_rec *s)
+{
+    static struct ap_socache_hints hints = { WX_SIG_LEN, 1, 60 };
+    apr_hash_t *done = apr_hash_make(ptemp);
+    apr_shm_t *shm = NULL;
+    apr_status_t rv;
+    server_rec *v;
+
+    wxv_counters = NULL;
+    rv = apr_shm_create(&shm, WXV_N_COUNTERS * sizeof(apr_uint32_t), NULL,
+                        pconf);
+    if (rv == APR_SUCCESS) {
+        wxv_counters = apr_shm_baseaddr_get(shm);
+        memset(wxv_counters, 0, WXV_N_COUNTERS * sizeof(apr_uint32_t));
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, WXVLOGNO(00017)
+                     "no shared memory for the mod_status counters");
+    }
+
+    wxv_mutex = NULL;
+    for (v = s; v != NULL; v = v->next) {
+        wxv_srv_conf *sc = ap_get_module_config(v->module_config,
+                                                &wx_valid_module);
+        const char *where;
+
+        if (sc->inst == NULL) {
+            continue;
+        }
+        if ((where = wxv_unbounded(ptemp, v)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, WXVLOGNO(00018)
+                         "WxReplayCache needs a bounded WxMaxAge, but %s "
+                         "of %s:%u has WxMaxAge off", where,
+                         v->server_hostname ? v->server_hostname : "?",
+                         (unsigned)v->port);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (apr_hash_get(done, &sc->inst, sizeof(sc->inst)) != NULL) {
+            continue;
+        }
+        apr_hash_set(done, apr_pmemdup(ptemp, &sc->inst, sizeof(sc->inst)),
+                     sizeof(sc->inst), v);
+        if ((sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+            && wxv_mutex == NULL) {
+            rv = ap_global_mutex_create(&wxv_mutex, NULL, WXV_MUTEX, NULL,
+                                        s, pconf, 0);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00019)
+                             "WxReplayCache %s: no global mutex",
+                             sc->cache_name);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+        rv = sc->cache->init(sc->inst, WXV_CACHE_ID, &hints, v, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00020)
+                         "WxReplayCache %s: the provider failed to start",
+                         sc->cache_name);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        apr_pool_cleanup_register(pconf, v, wxv_cache_destroy,
+                                  apr_pool_cleanup_null);
+    }
     return OK;
+}
+
+static void wxv_child_init(apr_pool_t *p, server_rec *s)
+{
+    if (wxv_mutex != NULL) {
+        apr_status_t rv = apr_global_mutex_child_init(
+            &wxv_mutex, apr_global_mutex_lockfile(wxv_mutex), p);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, WXVLOGNO(00021)
+                         "WxReplayCache: the global mutex failed in a "
+                         "child");
+        }
+    }
 }
 
 /*
@@ -1008,7 +1411,9 @@ static int wxv_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_status_t rv;
 
     (void)plog;
-    (void)ptemp;
+    if (wxv_post_config_caches(pconf, ptemp, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     wxv_crypto = NULL;
     rv = wx_crypto_open(pconf, &wxv_crypto, &why, &detail);
     if (rv != APR_SUCCESS) {
@@ -1028,6 +1433,11 @@ static void wxv_register_hooks(apr_pool_t *p)
     ap_hook_post_config(wxv_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_child_init(wxv_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(wxv_log_transaction, NULL, NULL,
+                            APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, wxv_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
                              AP_FTYPE_RESOURCE);
     /* After every other resource filter (mod_substitute, INCLUDES...),
@@ -1043,8 +1453,8 @@ AP_DECLARE_MODULE(wx_valid) = {
     STANDARD20_MODULE_STUFF,
     wxv_create_dir_conf,
     wxv_merge_dir_conf,
-    NULL,
-    NULL,
+    wxv_create_srv_conf,
+    wxv_merge_srv_conf,
     wxv_cmds,
     wxv_register_hooks,
     AP_MODULE_FLAG_NONE
