@@ -1303,6 +1303,35 @@ static const char *wxv_unbounded(apr_pool_t *p, server_rec *s)
     return NULL;
 }
 
+/*
+ * A WxReplayCache needs a bounded WxMaxAge in every section of its server
+ * (an entry would otherwise never expire).  check_config runs in
+ * configtest too, after virtual hosts have their sections merged.
+ */
+static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *v;
+
+    (void)pconf;
+    (void)plog;
+    for (v = s; v != NULL; v = v->next) {
+        wxv_srv_conf *sc = ap_get_module_config(v->module_config,
+                                                &wx_valid_module);
+        const char *where;
+
+        if (sc->inst != NULL && (where = wxv_unbounded(ptemp, v)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         WXVLOGNO(00018) "WxReplayCache needs a bounded "
+                         "WxMaxAge, but %s of %s:%u has WxMaxAge off", where,
+                         v->server_hostname ? v->server_hostname : "?",
+                         (unsigned)v->port);
+            return !OK;
+        }
+    }
+    return OK;
+}
+
 static apr_status_t wxv_cache_destroy(void *data)
 {
     server_rec *s = data;
@@ -1344,18 +1373,9 @@ static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
     for (v = s; v != NULL; v = v->next) {
         wxv_srv_conf *sc = ap_get_module_config(v->module_config,
                                                 &wx_valid_module);
-        const char *where;
 
         if (sc->inst == NULL) {
             continue;
-        }
-        if ((where = wxv_unbounded(ptemp, v)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, WXVLOGNO(00018)
-                         "WxReplayCache needs a bounded WxMaxAge, but %s "
-                         "of %s:%u has WxMaxAge off", where,
-                         v->server_hostname ? v->server_hostname : "?",
-                         (unsigned)v->port);
-            return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (apr_hash_get(done, &sc->inst, sizeof(sc->inst)) != NULL) {
             continue;
@@ -1430,6 +1450,7 @@ static int wxv_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void wxv_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(wxv_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(wxv_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wxv_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);

@@ -140,6 +140,33 @@ for my $id ('"wx 123"', '"' . ('w' x 257) . '"') {
          "WxAppID: message");
 }
 
+# WxReplayCache: a provider httpd has, a bounded WxMaxAge everywhere.
+my $shmcb = "LoadModule socache_shmcb_module \"$libexec/mod_socache_shmcb.so\"\n";
+{
+    my ($rc, $out) = configtest($shmcb . "WxReplayCache shmcb\nWxReplayCacheFailure deny\n"
+                                . "<Location /wx>\nWxToken LocTok3n\nWxMaxAge 60\n</Location>");
+    is($rc, 0, 'WxReplayCache shmcb, WxMaxAge 60: accepted') or diag $out;
+    ($rc, $out) = configtest($shmcb . "WxReplayCache shmcb\n"
+                             . "<Location /wx/off>\nWxToken LocTok3n\nWxMaxAge off\n</Location>");
+    isnt($rc, 0, 'WxReplayCache with WxMaxAge off in a <Location>: refused');
+    like($out, qr{WxReplayCache needs a bounded WxMaxAge, but the <Location> section for /wx/off of .* has WxMaxAge off},
+         'WxReplayCache with WxMaxAge off: message names the section');
+    ($rc, $out) = configtest($shmcb . "WxMaxAge off\n<VirtualHost *:65000>\n"
+                             . "WxReplayCache shmcb\n</VirtualHost>");
+    isnt($rc, 0, 'WxReplayCache in a vhost, WxMaxAge off for the server: refused');
+    like($out, qr{WxReplayCache needs a bounded WxMaxAge, but the server's own configuration},
+         'vhost: message');
+    ($rc, $out) = configtest('WxReplayCache nosuch:1');
+    isnt($rc, 0, 'WxReplayCache with an unknown provider: refused');
+    like($out, qr{WxReplayCache: unknown provider 'nosuch' \(is mod_socache_nosuch loaded\?\)},
+         'unknown provider: message');
+    ($rc, $out) = configtest('WxReplayCacheFailure maybe');
+    isnt($rc, 0, 'WxReplayCacheFailure maybe: refused');
+    like($out, qr{WxReplayCacheFailure takes allow or deny}, 'WxReplayCacheFailure: message');
+    ($rc, $out) = configtest("<Location /x>\nWxReplayCache shmcb\n</Location>");
+    isnt($rc, 0, 'WxReplayCache in a <Location>: refused (server and vhost only)');
+}
+
 for my $line ('Require wx-signature SomeTok3n', 'Require wx-signature a b') {
     my ($rc, $out) = configtest("<Location /wx>\n$line\n</Location>");
     isnt($rc, 0, "'$line' refused");

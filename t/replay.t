@@ -1,0 +1,167 @@
+# WxReplayCache with real servers, all started here: one Apache with
+# shmcb; two Apaches sharing one memcached, and two sharing one Redis (a
+# fleet behind a load balancer); the cache stopped under each
+# WxReplayCacheFailure policy; the mod_status counters after a known
+# sequence.  (Apache::Test's own server holds none of this: a replay cache
+# needs a bounded WxMaxAge in every section of its server.)
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use HTTP::Request;
+use LWP::UserAgent;
+use Time::HiRes qw(sleep);
+use WxBackend;
+use WxServer;
+use WxTest;
+
+my $ua = LWP::UserAgent->new(timeout => 10, keep_alive => 0);
+my $app = WxBackend->start_http(WxServer::free_port(),
+                                catfile(t_logs(), 'backend-replay.jsonl'));
+my $backend = $app->{port};
+my $TOKEN = 'ReplayTok3n';
+
+sub conf {
+    my ($cache, $extra) = @_;
+    $extra //= q{};
+    return <<"EOF";
+WxReplayCache $cache
+$extra
+<Location /wx>
+    SetHandler wx-valid
+    WxToken $TOKEN
+    WxMaxAge 120
+</Location>
+<Location /guarded>
+    WxToken $TOKEN
+    WxMaxAge 120
+    Require wx-signature
+    ProxyPass "http://127.0.0.1:$backend/guarded"
+</Location>
+EOF
+}
+
+sub get  { $ua->get($_[0]->base . $_[1]) }
+sub post {
+    my ($srv, $path) = @_;
+    my $req = HTTP::Request->new(POST => $srv->base . $path);
+    $req->header('Content-Type' => 'text/xml');
+    $req->content('<xml><MsgId>1</MsgId></xml>');
+    return $ua->request($req);
+}
+sub n_hits { scalar @{ $app->hits } }
+
+# The counters of mod_status's ?auto page, as a hash.
+sub counters {
+    my ($srv) = @_;
+    my $page = get($srv, '/server-status?auto')->content;
+    return { $page =~ /^WxValid(\w+): (\d+)$/mg }, $page;
+}
+
+# -- one Apache, shmcb -------------------------------------------------------
+{
+    my $s = WxServer->apache(name => 'shmcb', conf => conf('shmcb'));
+    my $q = signed_query(token => $TOKEN, echostr => 'once');
+    my $res = get($s, "/wx?$q");
+    is($res->code, 200, 'shmcb: a verification GET: 200');
+    $res = get($s, "/wx?$q");
+    is($res->code, 403, 'shmcb: the same again: 403');
+    like($s->error_log, qr/WXV00015: replay: signature already used within WxMaxAge, for \/wx$/m,
+         'shmcb: logged as a replay');
+
+    # A signed POST the app fails on (500) gives its entry back: WeChat's
+    # retry of it passes, and is refused only once it succeeded.
+    my $p = signed_query(token => $TOKEN);
+    my $before = n_hits();
+    is(post($s, "/guarded?$p&reply=fail")->code, 500, 'shmcb: the app answers 500');
+    is(post($s, "/guarded?$p&reply=fail")->code, 500,
+       'shmcb: the retry is no replay (released after the 500)');
+    is(post($s, "/guarded?$p")->code, 200, 'shmcb: the retry the app takes: 200');
+    is(post($s, "/guarded?$p")->code, 403, 'shmcb: after a 200, a replay: 403');
+    is(n_hits(), $before + 3, 'shmcb: the replay never reached the app');
+    is(get($s, '/wx?' . signed_query(token => 'Forged123', echostr => 'x'))->code,
+       403, 'shmcb: a forged GET: 403');
+
+    # Exactly what happened above, counted across the children.
+    my ($c, $page) = counters($s);
+    is($c->{Ok}, 4, 'status: WxValidOk 4');
+    is($c->{Replay}, 2, 'status: WxValidReplay 2');
+    is($c->{BadSignature}, 1, 'status: WxValidBadSignature 1');
+    is($c->{Malformed}, 0, 'status: WxValidMalformed 0');
+    is($c->{CacheFailures}, 0, 'status: WxValidCacheFailures 0');
+    like($page, qr/^CacheType: SHMCB$/m, 'status: the shmcb provider\'s own status');
+    my $html = get($s, '/server-status')->content;
+    like($html, qr{<h2>mod_wx_valid: WeChat callbacks since start-up</h2>},
+         'status (HTML): our section');
+    like($html, qr{<tr><td>replay</td><td>2</td></tr>}, 'status (HTML): replay 2');
+    $s->stop;
+    open my $fh, '<', $s->dir . '/note_log' or die $!;
+    my @notes = grep { / 403 replay$/ } <$fh>;
+    chomp @notes;
+    is(join('|', @notes), 'GET /wx 403 replay|POST /guarded 403 replay',
+       'note replay: the handler and the guard alike');
+}
+
+# -- a fleet: two Apaches, one memcached; two Apaches, one Redis ------------
+for my $kind ('memcache', 'redis') {
+    my $cache = $kind eq 'memcache' ? WxServer->memcached : WxServer->redis;
+    my $spec = "$kind:127.0.0.1:" . $cache->port;
+    my $a = WxServer->apache(name => "$kind-a", conf => conf($spec));
+    my $b = WxServer->apache(name => "$kind-b", conf => conf($spec));
+    my $q = signed_query(token => $TOKEN, echostr => 'fleet');
+    is(get($a, "/wx?$q")->code, 200, "$kind: accepted by the first Apache");
+    my $res = get($b, "/wx?$q");
+    is($res->code, 403, "$kind: refused as a replay by the second");
+    like($b->error_log, qr/replay: signature already used within WxMaxAge/,
+         "$kind: the second logs a replay");
+    my $p = signed_query(token => $TOKEN);
+    is(post($b, "/guarded?$p")->code, 200, "$kind: a POST through the second");
+    is(post($a, "/guarded?$p")->code, 403, "$kind: its replay through the first");
+
+    # The cache goes away under load: "allow" (the default) lets signed
+    # requests through, logged and counted; "deny" refuses them with 503.
+    my $deny = WxServer->apache(name => "$kind-deny",
+                                conf => conf($spec, 'WxReplayCacheFailure deny'));
+    my (%codes, $i);
+    for $i (1 .. 20) {
+        $cache->kill_daemon if $i == 11;
+        for my $srv ([allow => $a], [deny => $deny]) {
+            my $code = get($srv->[1], '/wx?' . signed_query(token => $TOKEN,
+                                                          echostr => "n$i"))->code;
+            push @{ $codes{$srv->[0]}{$i <= 10 ? 'up' : 'down'} }, $code;
+        }
+    }
+    is(join(',', @{ $codes{allow}{up} }), join(',', (200) x 10), "$kind up: allow: all 200");
+    is(join(',', @{ $codes{deny}{up} }), join(',', (200) x 10), "$kind up: deny: all 200");
+    is(join(',', @{ $codes{allow}{down} }), join(',', (200) x 10),
+       "$kind down: allow: all 200, unchecked");
+    is(join(',', @{ $codes{deny}{down} }), join(',', (503) x 10),
+       "$kind down: deny: all 503");
+    like($a->error_log, qr/WXV00016: cache-error: WxReplayCache \Q$spec\E failed (looking up|storing) a signature; let through unchecked \(WxReplayCacheFailure allow\)/,
+         "$kind down: allow logs each failure");
+    like($deny->error_log, qr/WXV00016: cache-error: .* refused \(WxReplayCacheFailure deny\)/,
+         "$kind down: deny logs each failure");
+    my ($c) = counters($a);
+    is($c->{CacheFailures}, 10, "$kind down: allow counted 10 cache failures");
+    ($c) = counters($deny);
+    is($c->{CacheError}, 10, "$kind down: deny counted 10 cache-error refusals");
+
+    # The cache comes back: both recover by themselves.
+    $cache->start;
+    my $code = 0;
+    for my $try (1 .. 60) {
+        $code = get($deny, '/wx?' . signed_query(token => $TOKEN, echostr => "b$try"))->code;
+        last if $code == 200;
+        sleep 0.5;
+    }
+    is($code, 200, "$kind back: deny accepts again");
+    $_->stop for $a, $b, $deny;
+    $cache->kill_daemon;
+}
+
+$app->stop;
+done_testing();
