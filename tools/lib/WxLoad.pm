@@ -2,7 +2,9 @@ package WxLoad;
 # The load harness shared by tools/bench and tools/soak: one Apache with
 # mod_wx_valid and the no-check baseline (bench/mod_wx_bench.c) on
 # loopback, in a world-readable temporary folder (as root the server runs
-# as nobody, who may not read a checkout under /root).
+# as nobody, who may not read a checkout under /root).  Optionally, for
+# the bench, a virtual host per WxReplayCache provider on a port of its
+# own, and memcached or redis-server for them (WxLoad::Daemon).
 use strict;
 use warnings FATAL => 'all';
 
@@ -10,6 +12,8 @@ use Digest::SHA qw(sha1_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
+use POSIX ();
+use Scalar::Util qw(refaddr weaken);
 use Time::HiRes qw(sleep);
 
 our $TOKEN = 'BenchTok3n2026';
@@ -27,6 +31,8 @@ sub new {
         port => $o{port},
         mpm  => $o{mpm} || 'event',
         loglevel => $o{loglevel} || 'warn',
+        # [[name, WxReplayCache argument, port], ...]: see replay_conf
+        replay => $o{replay} || [],
     }, $class;
     chomp($self->{libexec} = `$apxs -q LIBEXECDIR`);
     chomp(my $sbindir = `$apxs -q SBINDIR`);
@@ -50,7 +56,8 @@ sub new {
         my $group = getgrgid((getpwnam('nobody'))[3]);
         $user = "User nobody\nGroup $group";
     }
-    $self->write_conf($self->{conf}, $dir, $user, $self->{mpm});
+    $self->write_conf($self->{conf}, $dir, $user, $self->{mpm},
+                      @{ $self->{replay} } ? 1 : 0);
     return $self;
 }
 
@@ -59,9 +66,11 @@ sub conf  { $_[0]{conf} }
 sub httpd { $_[0]{httpd} }
 sub base  { "http://127.0.0.1:$_[0]{port}" }
 
-# $run holds the pid file and the error log.
+# $run holds the pid file and the error log; $with_replay appends the
+# replay-cache virtual hosts (replay_conf) after the main server, which is
+# the same either way.
 sub write_conf {
-    my ($self, $file, $run, $user_lines, $mpm) = @_;
+    my ($self, $file, $run, $user_lines, $mpm, $with_replay) = @_;
     my ($dir, $port, $libexec, $top) = @$self{qw(dir port libexec top)};
     open my $cf, '>', $file or die "$file: $!";
     print $cf <<"EOF";
@@ -106,15 +115,61 @@ DocumentRoot "$dir/htdocs"
     Require wx-signature
 </Directory>
 EOF
+    print $cf $self->replay_conf if $with_replay;
     close $cf;
 }
 
-# A query signed with $TOKEN at $ts (default now; valid for WxMaxAge 3600).
+# The replay-cache virtual hosts: for each [name, spec, port] of the
+# replay option, Listen on the port and a <VirtualHost> there with
+# WxReplayCache spec (per server, hence a virtual host each) and
+# WxReplayCacheFailure deny, so that a cache that fails shows as 503s
+# instead of requests let through unchecked.  The sections and the
+# document root are the main server's (every one with WxMaxAge 3600, as a
+# replay cache requires): /guarded/tiny.txt on such a port is the same
+# guarded POST with the cache in front.
+sub replay_conf {
+    my ($self) = @_;
+    my $libexec = $self->{libexec};
+    my $conf = "\n# Replay-cache virtual hosts (tools/bench)\n";
+    $conf .= "LoadModule socache_${_}_module \"$libexec/mod_socache_$_.so\"\n"
+        for qw(shmcb memcache redis);
+    for my $v (@{ $self->{replay} }) {
+        my ($name, $spec, $port) = @$v;
+        $conf .= <<"EOF";
+Listen 127.0.0.1:$port
+<VirtualHost 127.0.0.1:$port>
+    # $name
+    WxReplayCache $spec
+    WxReplayCacheFailure deny
+</VirtualHost>
+EOF
+    }
+    return $conf;
+}
+
+# A query signed with $TOKEN at $ts (default now; valid for WxMaxAge 3600)
+# with $nonce (default $NONCE).
 sub signed_query {
-    my ($self, $ts) = @_;
+    my ($self, $ts, $nonce) = @_;
     $ts //= time;
-    my $sig = sha1_hex(join '', sort($TOKEN, $ts, $NONCE));
-    return "signature=$sig&timestamp=$ts&nonce=$NONCE";
+    $nonce //= $NONCE;
+    my $sig = sha1_hex(join '', sort($TOKEN, $ts, $nonce));
+    return "signature=$sig&timestamp=$ts&nonce=$nonce";
+}
+
+# $count signatures at $ts for the nonces $first, $first + 1, ...  (10
+# digits, as $NONCE, so that the signed string keeps its length), as one
+# string of fixed 50-byte records: 40 hex digits of signature, then the
+# nonce.  What a replay cache needs: every request signed differently.
+sub signed_records {
+    my ($class, $ts, $first, $count) = @_;
+    die "nonces $first + $count leave 10 digits\n"
+        if $first < 1e9 || $first + $count > 1e10;
+    my $out = '';
+    for my $nonce ($first .. $first + $count - 1) {
+        $out .= sha1_hex(join '', sort($TOKEN, $ts, $nonce)) . $nonce;
+    }
+    return $out;
 }
 
 # The npm oracle (t/oracle/wx_oracle.js: @wecom/crypto and wechat-crypto,
@@ -177,14 +232,102 @@ sub wait_down {
     die "the server on $self->{port} does not stop\n";
 }
 
-sub start { my $s = shift; $s->ctl('start'); $s->{up} = 1; $s->wait_port(10) }
-sub stop  { my $s = shift; $s->ctl('stop'); $s->{up} = 0; $s->wait_down }
+# The servers up, by address, for END.
+my %up;
 
-# A run that dies half-way leaves no server behind.
+sub start {
+    my $s = shift;
+    $s->ctl('start');
+    $s->{up} = 1;
+    $s->{owner} = $$;
+    weaken($up{ refaddr $s } = $s);
+    $s->wait_port(10);
+    wait_for($_->[2], 1) for @{ $s->{replay} };
+}
+sub stop {
+    my $s = shift;
+    $s->ctl('stop');
+    $s->{up} = 0;
+    delete $up{ refaddr $s };
+    $s->wait_down;
+}
+
+# A run that dies half-way leaves no server behind: here, or in END,
+# which runs before File::Temp's (loaded first) takes the configuration
+# away, so that a die at file scope stops the server too.
 sub DESTROY {
     my ($s) = @_;
     local ($?, $@);
-    system("$s->{httpd} -f $s->{conf} -k stop >/dev/null 2>&1") if $s->{up};
+    return unless $s->{up} && $s->{owner} == $$;
+    system("$s->{httpd} -f $s->{conf} -k stop >/dev/null 2>&1");
+    $s->{up} = 0;
+    delete $up{ refaddr $s };
+}
+END {
+    local ($?, $@);
+    $_->DESTROY for grep { defined } values %up;
+}
+
+# A free loopback port (the kernel's choice).
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "free port: $!";
+    return $s->sockport;
+}
+
+# Wait until 127.0.0.1:$port accepts ($up) or refuses (!$up) connections.
+sub wait_for {
+    my ($port, $up, $timeout) = @_;
+    for (1 .. ($timeout || 10) * 20) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        close $s if $s;
+        return 1 if !!$s == !!$up;
+        sleep 0.05;
+    }
+    die "127.0.0.1:$port did not go " . ($up ? 'up' : 'down') . "\n";
+}
+
+# ab -k's requests, with a different path each: over one keep-alive
+# connection to 127.0.0.1:$port, $method each of @$paths in turn (with
+# $body, Content-type text/xml, for a POST), byte for byte as ab 2.3 sends
+# them (HTTP/1.0, Connection: Keep-Alive), each answer read whole before
+# the next request.  Returns the status codes, one per path; dies if the
+# server closes the connection early.
+sub keepalive_requests {
+    my ($class, $port, $method, $paths, $body) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
+        or die "connect 127.0.0.1:$port: $!";
+    binmode $s;
+    $s->autoflush(1);
+    my $head = "Connection: Keep-Alive\r\n";
+    $head .= sprintf "Content-length: %d\r\nContent-type: text/xml\r\n",
+                     length $body if $method eq 'POST';
+    $head .= "Host: 127.0.0.1:$port\r\nUser-Agent: ApacheBench/2.3\r\n"
+           . "Accept: */*\r\n\r\n";
+    $head .= $body if $method eq 'POST';
+    my ($buf, @codes) = ('');
+    for my $path (@$paths) {
+        print $s "$method $path HTTP/1.0\r\n$head" or die "send: $!";
+        my $end;
+        until (($end = index $buf, "\r\n\r\n") >= 0) {
+            sysread($s, $buf, 65536, length $buf)
+                or die "127.0.0.1:$port closed the connection after "
+                     . scalar(@codes) . " answers\n";
+        }
+        my $h = substr $buf, 0, $end + 4, '';
+        my ($code) = $h =~ m{^HTTP/1\.\d (\d{3})}
+            or die "not an HTTP answer: $h\n";
+        my ($len) = $h =~ /^Content-Length:\s*(\d+)\r$/mi;
+        die "an answer without Content-Length:\n$h" unless defined $len;
+        while (length $buf < $len) {
+            sysread($s, $buf, 65536, length $buf)
+                or die "127.0.0.1:$port closed the connection mid-answer\n";
+        }
+        substr $buf, 0, $len, '';
+        push @codes, $code;
+    }
+    close $s;
+    return @codes;
 }
 
 sub median {
@@ -201,6 +344,61 @@ sub machine {
     $version =~ s/^Server version:\s*//;
     return sprintf '%s cores, %s; %s, %s MPM', $ncpu, $cpu, $version,
                    $self->{mpm};
+}
+
+# memcached or redis-server in the foreground, as a child of ours, on a
+# free loopback port with a folder of its own (as t/lib/WxServer.pm starts
+# them for the tests); stopped by stop, or when the object goes.
+package WxLoad::Daemon;
+
+sub memcached {
+    my ($class) = @_;
+    my @user = $> == 0 ? ('-u', 'nobody') : ();
+    return $class->_start('memcached', 'memcached', '-l', '127.0.0.1',
+                          '-p', '@PORT@', '-U', '0', @user);
+}
+
+sub redis {
+    my ($class) = @_;
+    return $class->_start('redis', 'redis-server', '--port', '@PORT@',
+                          '--bind', '127.0.0.1', '--save', '',
+                          '--appendonly', 'no', '--dir', '@DIR@');
+}
+
+sub _start {
+    my ($class, $name, @cmd) = @_;
+    my $port = WxLoad::free_port();
+    my $dir = File::Temp::tempdir("wx_valid-bench-$name.XXXXXX", TMPDIR => 1,
+                                  CLEANUP => 1);
+    chmod 0777, $dir;
+    s/\@PORT\@/$port/g, s/\@DIR\@/$dir/g for @cmd;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', "$dir/log";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or POSIX::_exit(127);
+    }
+    my $self = bless { name => $name, port => $port, pid => $pid,
+                       parent => $$ }, $class;
+    WxLoad::wait_for($port, 1);
+    return $self;
+}
+
+sub port { $_[0]{port} }
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid} && $self->{parent} == $$;
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
+    WxLoad::wait_for($self->{port}, 0);
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@);
+    eval { $self->stop };
 }
 
 1;
