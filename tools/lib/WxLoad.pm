@@ -3,8 +3,8 @@ package WxLoad;
 # mod_wx_valid and the no-check baseline (bench/mod_wx_bench.c) on
 # loopback, in a world-readable temporary folder (as root the server runs
 # as nobody, who may not read a checkout under /root).  Optionally, for
-# the bench, a virtual host per WxReplayCache provider on a port of its
-# own, and memcached or redis-server for them (WxLoad::Daemon).
+# the bench, the same Apache with a WxReplayCache, and memcached or
+# redis-server for one (WxLoad::Daemon).
 use strict;
 use warnings FATAL => 'all';
 
@@ -31,8 +31,8 @@ sub new {
         port => $o{port},
         mpm  => $o{mpm} || 'event',
         loglevel => $o{loglevel} || 'warn',
-        # [[name, WxReplayCache argument, port], ...]: see replay_conf
-        replay => $o{replay} || [],
+        # a WxReplayCache argument: see write_conf
+        cache => $o{cache},
     }, $class;
     chomp($self->{libexec} = `$apxs -q LIBEXECDIR`);
     chomp(my $sbindir = `$apxs -q SBINDIR`);
@@ -56,8 +56,7 @@ sub new {
         my $group = getgrgid((getpwnam('nobody'))[3]);
         $user = "User nobody\nGroup $group";
     }
-    $self->write_conf($self->{conf}, $dir, $user, $self->{mpm},
-                      @{ $self->{replay} } ? 1 : 0);
+    $self->write_conf($self->{conf}, $dir, $user, $self->{mpm});
     return $self;
 }
 
@@ -65,12 +64,15 @@ sub dir   { $_[0]{dir} }
 sub conf  { $_[0]{conf} }
 sub httpd { $_[0]{httpd} }
 sub base  { "http://127.0.0.1:$_[0]{port}" }
+sub port  { $_[0]{port} }
 
-# $run holds the pid file and the error log; $with_replay appends the
-# replay-cache virtual hosts (replay_conf) after the main server, which is
-# the same either way.
+# $run holds the pid file and the error log.  With the cache option, the
+# same configuration ends with the socache providers' modules, that
+# WxReplayCache for the whole server (every section has WxMaxAge 3600, as
+# a replay cache requires), and WxReplayCacheFailure deny: a cache that
+# fails shows as 503s, not as requests let through unchecked.
 sub write_conf {
-    my ($self, $file, $run, $user_lines, $mpm, $with_replay) = @_;
+    my ($self, $file, $run, $user_lines, $mpm) = @_;
     my ($dir, $port, $libexec, $top) = @$self{qw(dir port libexec top)};
     open my $cf, '>', $file or die "$file: $!";
     print $cf <<"EOF";
@@ -115,36 +117,12 @@ DocumentRoot "$dir/htdocs"
     Require wx-signature
 </Directory>
 EOF
-    print $cf $self->replay_conf if $with_replay;
-    close $cf;
-}
-
-# The replay-cache virtual hosts: for each [name, spec, port] of the
-# replay option, Listen on the port and a <VirtualHost> there with
-# WxReplayCache spec (per server, hence a virtual host each) and
-# WxReplayCacheFailure deny, so that a cache that fails shows as 503s
-# instead of requests let through unchecked.  The sections and the
-# document root are the main server's (every one with WxMaxAge 3600, as a
-# replay cache requires): /guarded/tiny.txt on such a port is the same
-# guarded POST with the cache in front.
-sub replay_conf {
-    my ($self) = @_;
-    my $libexec = $self->{libexec};
-    my $conf = "\n# Replay-cache virtual hosts (tools/bench)\n";
-    $conf .= "LoadModule socache_${_}_module \"$libexec/mod_socache_$_.so\"\n"
-        for qw(shmcb memcache redis);
-    for my $v (@{ $self->{replay} }) {
-        my ($name, $spec, $port) = @$v;
-        $conf .= <<"EOF";
-Listen 127.0.0.1:$port
-<VirtualHost 127.0.0.1:$port>
-    # $name
-    WxReplayCache $spec
-    WxReplayCacheFailure deny
-</VirtualHost>
-EOF
+    if (my $cache = $self->{cache}) {
+        print $cf "LoadModule socache_${_}_module \"$libexec/mod_socache_$_.so\"\n"
+            for qw(shmcb memcache redis);
+        print $cf "WxReplayCache $cache\nWxReplayCacheFailure deny\n";
     }
-    return $conf;
+    close $cf;
 }
 
 # A query signed with $TOKEN at $ts (default now; valid for WxMaxAge 3600)
@@ -242,7 +220,6 @@ sub start {
     $s->{owner} = $$;
     weaken($up{ refaddr $s } = $s);
     $s->wait_port(10);
-    wait_for($_->[2], 1) for @{ $s->{replay} };
 }
 sub stop {
     my $s = shift;
