@@ -424,6 +424,7 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
     unsigned int gotlen = sizeof(got);
     const char *step = "locking its mutex";
     apr_status_t rv = APR_SUCCESS;
+    int locked;
 
     if (sc->inst == NULL) {
         return WX_OK;
@@ -434,8 +435,11 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
         window = WX_MAX_AGE_LIMIT;
     }
     wx_replay_id(&st->q, sigp, st->replay_id);
-    if (wxv_mutex == NULL
-        || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
+    /* The mutex only around a provider that needs it (shmcb): never
+     * around memcached's or Redis's round trips. */
+    locked = wxv_mutex != NULL
+             && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    if (!locked || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
         step = "looking up a signature";
         rv = sc->cache->retrieve(sc->inst, r->server, st->replay_id,
                                  WX_SIG_LEN, got, &gotlen, r->pool);
@@ -450,7 +454,7 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
         else if (rv == APR_SUCCESS) {
             rv = APR_EEXIST;
         }
-        if (wxv_mutex != NULL) {
+        if (locked) {
             apr_global_mutex_unlock(wxv_mutex);
         }
     }
@@ -1065,7 +1069,7 @@ static int wxv_log_transaction(request_rec *r)
     const char *note = apr_table_get(r->notes, WXV_NOTE);
     const request_rec *last = r;
     wxv_srv_conf *sc;
-    int i;
+    int i, locked;
 
     if (note != NULL && wxv_counters != NULL) {
         for (i = 0; i < WX_RESULT_COUNT; i++) {
@@ -1085,10 +1089,12 @@ static int wxv_log_transaction(request_rec *r)
         return DECLINED;
     }
     sc = ap_get_module_config(r->server->module_config, &wx_valid_module);
-    if (wxv_mutex == NULL || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
+    locked = wxv_mutex != NULL
+             && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    if (!locked || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
         sc->cache->remove(sc->inst, r->server, st->replay_id, WX_SIG_LEN,
                           r->pool);
-        if (wxv_mutex != NULL) {
+        if (locked) {
             apr_global_mutex_unlock(wxv_mutex);
         }
     }
@@ -1351,7 +1357,10 @@ static apr_status_t wxv_cache_destroy(void *data)
 static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
                                   server_rec *s)
 {
-    static struct ap_socache_hints hints = { WX_SIG_LEN, 1, 60 };
+    /* The value is one byte, but shmcb sizes its index by id + object and
+     * spends 24 bytes an index slot: a smaller hint makes it overrun its
+     * own subcaches (it crashed the bench with { 20, 1, 60 }). */
+    static struct ap_socache_hints hints = { WX_SIG_LEN, 32, 60 };
     apr_hash_t *done = apr_hash_make(ptemp);
     apr_shm_t *shm = NULL;
     apr_status_t rv;

@@ -106,6 +106,29 @@ sub counters {
        'note replay: the handler and the guard alike');
 }
 
+# -- a small shmcb, filled many times over ---------------------------------
+# shmcb evicts the oldest entries when full; it must never overrun itself
+# (hints too small for its index once made it write past its subcaches and
+# crash, which a few requests never showed).  One keep-alive connection.
+{
+    my $s = WxServer->apache(name => 'shmcb-small',
+                             conf => conf('shmcb:@DIR@/replay(8192)'));
+    my $ka = LWP::UserAgent->new(timeout => 10, keep_alive => 1);
+    my %codes;
+    for my $i (1 .. 600) {
+        my $q = signed_query(token => $TOKEN, echostr => 'x', nonce => "k$i");
+        $codes{ $ka->get($s->base . "/wx?$q")->code }++;
+    }
+    is(join(',', map { "$_:$codes{$_}" } sort keys %codes), '200:600',
+       'small shmcb: 600 distinct signatures, all accepted');
+    unlike($s->error_log, qr/Segmentation fault|exit signal/,
+           'small shmcb: no child crashed');
+    my $q = signed_query(token => $TOKEN, echostr => 'x', nonce => 'k600');
+    is($ka->get($s->base . "/wx?$q")->code, 403,
+       'small shmcb: the newest entry is still there: a replay');
+    $s->stop;
+}
+
 # -- a fleet: two Apaches, one memcached; two Apaches, one Redis ------------
 for my $kind ('memcache', 'redis') {
     my $cache = $kind eq 'memcache' ? WxServer->memcached : WxServer->redis;

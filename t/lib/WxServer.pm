@@ -38,7 +38,8 @@ sub _dir {
     return $dir;
 }
 
-# An Apache on a free port, its configuration $o{conf} after a base that
+# An Apache on a free port, its configuration $o{conf} (@DIR@ in it: the
+# server's own folder) after a base that
 # loads mod_wx_valid, the socache providers, mod_proxy and mod_status
 # (/server-status) and logs "%m %U %>s %{wx-valid}n" to note_log.
 sub apache {
@@ -49,6 +50,7 @@ sub apache {
     my $module = "$cfg->{vars}{top_dir}/.libs/mod_wx_valid.so";
     my $dir = _dir($o{name});
     my $port = free_port();
+    (my $conf = $o{conf}) =~ s/\@DIR\@/$dir/g;
     my $user = '';
     if ($> == 0) {
         my $group = getgrgid((getpwnam('nobody'))[3]);
@@ -77,7 +79,7 @@ CustomLog "$dir/note_log" wxnote
 <Location /server-status>
     SetHandler server-status
 </Location>
-$o{conf}
+$conf
 EOF
     close $fh;
     my $self = bless { dir => $dir, port => $port, httpd => $httpd }, $class;
