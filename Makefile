@@ -44,8 +44,16 @@ build/flags: FORCE
 	@mkdir -p build
 	@echo '$(APXS_FLAGS)' | cmp -s - $@ || echo '$(APXS_FLAGS)' > $@
 
-$(MODULE): $(SRC) $(HDR) build/flags
-	$(APXS) -c $(APXS_FLAGS) -o mod_wx_valid.la $(SRC) -ljansson
+# The version, in one place: VERSION.  The module reports it as
+# mod_wx_valid/X.Y.Z in the server signature.
+VERSION := $(shell cat VERSION)
+
+build/wx_version.h: VERSION
+	@mkdir -p build
+	printf '#define WXV_VERSION "%s"\n' '$(VERSION)' > $@
+
+$(MODULE): $(SRC) $(HDR) build/flags build/wx_version.h
+	$(APXS) -c $(APXS_FLAGS) -Ibuild -o mod_wx_valid.la $(SRC) -ljansson
 
 # The module through apxs -i; on Debian's layout (mods-available/) also the
 # a2enmod files, so `a2enmod wx_valid` works next.

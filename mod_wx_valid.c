@@ -32,11 +32,13 @@
 
 #include "wx_crypto.h"
 #include "wx_protocol.h"
+#include "wx_version.h"    /* WXV_VERSION, made from VERSION by make */
 
 module AP_MODULE_DECLARE_DATA wx_valid_module;
 
 /* Our own log tags, used the way httpd uses APLOGNO(): one per call site. */
 #define WXVLOGNO(n) "WXV" #n ": "
+
 
 #define WXV_HANDLER   "wx-valid"
 #define WXV_NOTE      "wx-valid"
@@ -1440,6 +1442,7 @@ static int wxv_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_status_t rv;
 
     (void)plog;
+    ap_add_version_component(pconf, "mod_wx_valid/" WXV_VERSION);
     if (wxv_post_config_caches(pconf, ptemp, s) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET HEAD POST);
+use File::Spec::Functions qw(catfile);
 use WxTest;
 
 my $cur = 'CurTok3nAlpha';
@@ -249,5 +250,17 @@ check(name => 'no WxToken', url => '/notoken?' . signed_query(token => $cur,
       log => ['error', 'WXV00006',
               'no-token: SetHandler wx-valid without a WxToken in effect '
               . 'for /notoken']);
+
+# The version, from the one place it is kept (VERSION), in the server
+# signature.
+{
+    my $file = catfile(Apache::Test::vars('top_dir'), 'VERSION');
+    open my $fh, '<', $file or die "$file: $!";
+    chomp(my $version = <$fh>);
+    like($version, qr/^\d+\.\d+\.\d+$/, 'VERSION is X.Y.Z');
+    my $server = GET('/wx')->header('Server') // '';
+    like($server, qr{ mod_wx_valid/\Q$version\E(?: |$)},
+         "Server: ... mod_wx_valid/$version");
+}
 
 done_testing();
