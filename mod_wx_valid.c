@@ -105,7 +105,6 @@ typedef struct {
     int stored;                   /* the replay id went into the cache */
     int deferred;                 /* a status the guard leaves to fixups, */
     request_rec *deferred_r;      /* for this request only */
-    request_rec *attached_r;      /* the request given the plaintext */
     const wxv_dir_conf *conf;     /* what it was verified under */
 } wxv_req_state;
 
@@ -301,12 +300,7 @@ static apr_status_t wxv_plain_in(ap_filter_t *f, apr_bucket_brigade *bb,
     return APR_SUCCESS;
 }
 
-/*
- * A safe-mode message that verified and decrypted: the app gets the
- * plaintext as the body (with its Content-Length), the query without
- * encrypt_type and msg_signature, and its reply goes out encrypted.  As
- * plain mode would have delivered it.
- */
+/* A body already read, to whatever reads the request body next. */
 static void wxv_replay(request_rec *r, const char *p, apr_size_t n)
 {
     wxv_plain_ctx *in = apr_palloc(r->pool, sizeof(*in));
@@ -316,15 +310,19 @@ static void wxv_replay(request_rec *r, const char *p, apr_size_t n)
     ap_add_input_filter(WXV_PLAIN_IN, in, r, r->connection);
 }
 
+/*
+ * A safe-mode message that verified and decrypted: the app gets the
+ * plaintext as the body (with its Content-Length), the query without
+ * encrypt_type and msg_signature, and its reply goes out encrypted.  As
+ * plain mode would have delivered it.  Called by wxv_fixups, once for
+ * each request that will run a handler (an internal redirect gets its
+ * own).
+ */
 static void wxv_attach(request_rec *r, wxv_req_state *st)
 {
     wxv_reply_ctx *out;
     const char *q;
 
-    if (st->attached_r == r) {
-        return;
-    }
-    st->attached_r = r;
     wxv_replay(r, st->plain.p, st->plain.n);
     apr_table_unset(r->headers_in, "Transfer-Encoding");
     /* The reply is encrypted as the app writes it: not compressed. */
@@ -547,9 +545,6 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
     if (st->rc != WX_OK) {
         goto refused;
     }
-    if (r->method_number != M_GET) {
-        wxv_attach(r, st);
-    }
     if (APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d, "
                                "decrypted with WxEncodingAESKey %d of %d",
@@ -568,8 +563,8 @@ refused:
 
 /*
  * An internal redirect or a subrequest of a request verified under the
- * same configuration inherits its verdict (the body is read only once);
- * a redirected safe-mode POST gets its plaintext body again.
+ * same configuration inherits its verdict (the body is read only once;
+ * wxv_fixups gives a redirected safe-mode POST its plaintext again).
  */
 static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
 {
@@ -585,9 +580,6 @@ static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
         return NULL;
     }
     ap_set_module_config(r->request_config, &wx_valid_module, st);
-    if (r->prev && st->safe && st->rc == WX_OK && r->method_number != M_GET) {
-        wxv_attach(r, st);
-    }
     return st;
 }
 
@@ -957,8 +949,9 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
 /*
  * Runs for every request, after authz and before any handler: the
  * guard's refusals that authz could not express (see above), and the
- * plaintext for an internal redirect of a decrypted message that httpd
- * did not send through authz again (same configuration).
+ * plaintext of a decrypted message for the request that will run the
+ * handler: the one the guard verified, or an internal redirect of it
+ * (which httpd may not send through authz again, in one configuration).
  */
 static int wxv_fixups(request_rec *r)
 {
