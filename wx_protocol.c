@@ -667,6 +667,33 @@ static int wx_present(const wx_query_t *q, wx_param_t id, const char **why)
     return 1;
 }
 
+/* Over 18 significant digits: a timestamp no clock will reach. */
+#define WX_TS_NEVER (APR_INT64_MAX / 2)
+
+/*
+ * A timestamp's digits (n bytes at ts) as a number in *t: 0 when they are
+ * not all digits.  Leading zeros change nothing; over 18 significant
+ * digits is signed nonsense, WX_TS_NEVER (stale), not an overflow.
+ */
+static int wx_ts_value(const char *ts, apr_size_t n, apr_int64_t *t)
+{
+    apr_uint64_t u = 0;
+    apr_size_t i, sig;
+
+    for (i = 0; i < n && ts[i] == '0'; i++) {
+    }
+    sig = n - i;
+    for (; i < n; i++) {
+        unsigned int d = (unsigned char)ts[i] - (unsigned int)'0';
+        if (d > 9) {
+            return 0;
+        }
+        u = u * 10 + d;    /* unsigned: wraps, never undefined */
+    }
+    *t = sig > 18 ? WX_TS_NEVER : (apr_int64_t)u;
+    return 1;
+}
+
 /*
  * Both modes: the signature in parameter sigp over [token, timestamp,
  * nonce] and, when extra is not NULL, the extra part too.
@@ -679,9 +706,7 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
 {
     const char *ts = q->val[WX_P_TIMESTAMP];
     unsigned char given[WX_SIG_LEN];
-    apr_uint64_t u = 0;
     apr_int64_t t, skew;
-    apr_size_t i, sig = 0;
     int k;
 
     if (!wx_present(q, sigp, why)
@@ -689,20 +714,10 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
         || !wx_present(q, WX_P_NONCE, why)) {
         return WX_MALFORMED;
     }
-    /* Leading zeros change nothing; over 18 significant digits is signed
-     * nonsense: stale, not an overflow. */
-    for (i = 0; i < q->len[WX_P_TIMESTAMP] && ts[i] == '0'; i++) {
+    if (!wx_ts_value(ts, q->len[WX_P_TIMESTAMP], &t)) {
+        *why = "timestamp is not all digits";
+        return WX_MALFORMED;
     }
-    sig = q->len[WX_P_TIMESTAMP] - i;
-    for (; i < q->len[WX_P_TIMESTAMP]; i++) {
-        unsigned int d = (unsigned char)ts[i] - (unsigned int)'0';
-        if (d > 9) {
-            *why = "timestamp is not all digits";
-            return WX_MALFORMED;
-        }
-        u = u * 10 + d;    /* unsigned: wraps, never undefined */
-    }
-    t = sig > 18 ? APR_INT64_MAX / 2 : (apr_int64_t)u;
 
     /* Compared as binary digests, in constant time (apr_crypto_equals). */
     k = ntokens;
@@ -774,24 +789,12 @@ wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
 
 apr_int64_t wx_timestamp_value(const wx_query_t *q)
 {
-    const char *ts = q->val[WX_P_TIMESTAMP];
-    apr_int64_t t = 0;
-    apr_size_t i, n = q->len[WX_P_TIMESTAMP], digits = 0;
+    apr_int64_t t;
 
-    if (ts == NULL || n == 0) {
+    if (q->val[WX_P_TIMESTAMP] == NULL || q->len[WX_P_TIMESTAMP] == 0
+        || !wx_ts_value(q->val[WX_P_TIMESTAMP], q->len[WX_P_TIMESTAMP], &t)
+        || t == WX_TS_NEVER) {
         return -1;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned int d = (unsigned char)ts[i] - (unsigned int)'0';
-        if (d > 9) {
-            return -1;
-        }
-        if (t != 0 || d != 0) {
-            if (++digits > 18) {
-                return -1;
-            }
-            t = t * 10 + d;
-        }
     }
     return t;
 }
