@@ -28,9 +28,7 @@ const char *wx_aes_key_problem(const char *s)
                                     : "is longer than 43 characters";
     }
     for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-              || (c >= '0' && c <= '9'))) {
+        if (!wx_is_ascii_alnum((unsigned char)s[i])) {
             return "holds a character other than an ASCII letter or digit";
         }
     }

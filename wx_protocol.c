@@ -34,8 +34,7 @@ const char *wx_param_name(wx_param_t p)
     return (p >= 0 && p < WX_P_COUNT) ? wx_param_names[p] : "unknown";
 }
 
-/* apr_isalnum() follows the locale; WeChat's rule is ASCII. */
-static int wx_is_ascii_alnum(unsigned char c)
+int wx_is_ascii_alnum(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
         || (c >= 'a' && c <= 'z');

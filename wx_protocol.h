@@ -81,6 +81,12 @@ const char *wx_result_name(wx_result_t rc);
 const char *wx_param_name(wx_param_t p);
 
 /*
+ * Non-zero for an ASCII letter or digit, the alphabet of WeChat's tokens
+ * and EncodingAESKeys.  (apr_isalnum() follows the locale.)
+ */
+int wx_is_ascii_alnum(unsigned char c);
+
+/*
  * NULL when tok is a token WeChat accepts (3 to 32 ASCII letters or digits),
  * else a sentence saying which part of the rule it breaks (without the token).
  */
