@@ -118,7 +118,8 @@ sub _daemon {
     my $dir = _dir($name);
     s/\@PORT\@/$port/g for @cmd;
     s/\@DIR\@/$dir/g for @cmd;
-    my $self = bless { port => $port, cmd => \@cmd, dir => $dir }, $class;
+    my $self = bless { port => $port, cmd => \@cmd, dir => $dir,
+                       parent => $$ }, $class;
     $self->start;
     return $self;
 }
@@ -163,6 +164,8 @@ sub kill_daemon {
 sub DESTROY {
     my ($self) = @_;
     local $?;
+    # Not in a forked child (tools/bench forks to exec valgrind).
+    return if $self->{parent} && $self->{parent} != $$;
     if ($self->{httpd}) { $self->stop } else { $self->kill_daemon }
 }
 

@@ -3,8 +3,8 @@ package WxLoad;
 # mod_wx_valid and the no-check baseline (bench/mod_wx_bench.c) on
 # loopback, in a world-readable temporary folder (as root the server runs
 # as nobody, who may not read a checkout under /root).  Optionally, for
-# the bench, the same Apache with a WxReplayCache, and memcached or
-# redis-server for one (WxLoad::Daemon).
+# the bench, the same Apache with a WxReplayCache (memcached and
+# redis-server come from t/lib/WxServer.pm, as in the tests).
 use strict;
 use warnings FATAL => 'all';
 
@@ -12,7 +12,6 @@ use Digest::SHA qw(sha1_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
-use POSIX ();
 use Scalar::Util qw(refaddr weaken);
 use Time::HiRes qw(sleep);
 
@@ -245,25 +244,6 @@ END {
     $_->DESTROY for grep { defined } values %up;
 }
 
-# A free loopback port (the kernel's choice).
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1) or die "free port: $!";
-    return $s->sockport;
-}
-
-# Wait until 127.0.0.1:$port accepts ($up) or refuses (!$up) connections.
-sub wait_for {
-    my ($port, $up, $timeout) = @_;
-    for (1 .. ($timeout || 10) * 20) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-        close $s if $s;
-        return 1 if !!$s == !!$up;
-        sleep 0.05;
-    }
-    die "127.0.0.1:$port did not go " . ($up ? 'up' : 'down') . "\n";
-}
-
 # ab -k's requests, with a different path each: over one keep-alive
 # connection to 127.0.0.1:$port, $method each of @$paths in turn (with
 # $body, Content-type text/xml, for a POST), byte for byte as ab 2.3 sends
@@ -321,61 +301,6 @@ sub machine {
     $version =~ s/^Server version:\s*//;
     return sprintf '%s cores, %s; %s, %s MPM', $ncpu, $cpu, $version,
                    $self->{mpm};
-}
-
-# memcached or redis-server in the foreground, as a child of ours, on a
-# free loopback port with a folder of its own (as t/lib/WxServer.pm starts
-# them for the tests); stopped by stop, or when the object goes.
-package WxLoad::Daemon;
-
-sub memcached {
-    my ($class) = @_;
-    my @user = $> == 0 ? ('-u', 'nobody') : ();
-    return $class->_start('memcached', 'memcached', '-l', '127.0.0.1',
-                          '-p', '@PORT@', '-U', '0', @user);
-}
-
-sub redis {
-    my ($class) = @_;
-    return $class->_start('redis', 'redis-server', '--port', '@PORT@',
-                          '--bind', '127.0.0.1', '--save', '',
-                          '--appendonly', 'no', '--dir', '@DIR@');
-}
-
-sub _start {
-    my ($class, $name, @cmd) = @_;
-    my $port = WxLoad::free_port();
-    my $dir = File::Temp::tempdir("wx_valid-bench-$name.XXXXXX", TMPDIR => 1,
-                                  CLEANUP => 1);
-    chmod 0777, $dir;
-    s/\@PORT\@/$port/g, s/\@DIR\@/$dir/g for @cmd;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>', "$dir/log";
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    my $self = bless { name => $name, port => $port, pid => $pid,
-                       parent => $$ }, $class;
-    WxLoad::wait_for($port, 1);
-    return $self;
-}
-
-sub port { $_[0]{port} }
-
-sub stop {
-    my ($self) = @_;
-    return unless $self->{pid} && $self->{parent} == $$;
-    kill 'TERM', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-    WxLoad::wait_for($self->{port}, 0);
-}
-
-sub DESTROY {
-    my ($self) = @_;
-    local ($?, $@);
-    eval { $self->stop };
 }
 
 1;
