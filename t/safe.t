@@ -258,6 +258,18 @@ sub open_reply {
     return $m1;
 }
 
+# A POST written byte for byte (chunked, or read back whole however many
+# responses it holds): the whole response as it came.
+sub raw_post {
+    my ($url, $head, $body) = @_;
+    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
+    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
+        or die "connect: $!";
+    print $sock "POST $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
+              . "Content-Type: text/xml\r\n$head\r\n$body";
+    return do { local $/; <$sock> } // '';
+}
+
 # A safe-mode request the guard must refuse: nothing reaches the app.
 sub refused {
     my (%c) = @_;
@@ -370,16 +382,9 @@ refused(name => 'WeCom JSON under an unknown key', path => '/safe-wecom',
 
     # Chunked, so no Content-Length to refuse up front.
     my $lm = log_mark();
-    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
-    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
-        or die "connect: $!";
-    print $sock "POST $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
-              . "Content-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
-    for (1 .. 5) {
-        printf $sock "%x\r\n%s\r\n", 65536, 'A' x 65536;
-    }
-    print $sock "0\r\n\r\n";
-    my $resp = do { local $/; <$sock> } // '';
+    my $resp = raw_post($url, "Transfer-Encoding: chunked\r\n",
+                        sprintf("%x\r\n%s\r\n", 65536, 'A' x 65536) x 5
+                        . "0\r\n\r\n");
     like($resp, qr{^HTTP/1\.1 413 }, 'chunked body over 262144 bytes: 413');
     like(wx_line($lm, 'info'), qr/too-large: request body over 262144 bytes, for \/safe$/,
          'chunked: logs too-large');
@@ -441,13 +446,7 @@ refused(name => 'XML with a DOCTYPE', path => '/safe',
 {
     my ($url, $body) = safe_post(path => '/php/limit.php');
     my $before = scalar @{ $fpm->fpm_hits };
-    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
-    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
-        or die "connect: $!";
-    print $sock "POST $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
-              . "Content-Type: text/xml\r\nContent-Length: " . length($body)
-              . "\r\n\r\n$body";
-    my $resp = do { local $/; <$sock> } // '';
+    my $resp = raw_post($url, 'Content-Length: ' . length($body) . "\r\n", $body);
     like($resp, qr{^HTTP/1\.1 413 }, 'LimitRequestBody under the guard: 413');
     my @status_lines = $resp =~ m{(HTTP/1\.1 \d{3} )}g;
     is(scalar @status_lines, 1, 'LimitRequestBody: one response, not two');
