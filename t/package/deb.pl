@@ -1,0 +1,448 @@
+#!/usr/bin/env perl
+# The Debian package, end to end (make package-test; make test runs it when
+# the build tools are present, CI always):
+#
+#   build it (tools/deb: dpkg-buildpackage in a clean copy), check its
+#   files, control fields, conffiles and hardening, run lintian (no errors,
+#   no warnings); then, as root, in a throwaway root: dpkg -i (enabled by
+#   its postinst), a2dismod, an upgrade that keeps it off, a2enmod
+#   wx_valid, a <Location> with the module, apache2ctl configtest, start
+#   the system Apache, a signed verification GET gets its echostr back, a
+#   forged one a 403 logged by the packaged wx_valid.conf's LogLevel; stop,
+#   dpkg --remove (conffiles kept), dpkg --purge, and nothing of the
+#   package is left.
+#
+# The throwaway root is an overlay of this machine's own / (the lower layer,
+# read-only) in private mount and network namespaces: the install writes
+# only to the overlay's upper layer, the Apache listens on port 80 of its
+# own loopback, and everything is gone when the namespaces end.  Where the
+# overlay cannot be made (a container without CAP_SYS_ADMIN) and
+# WX_PACKAGE_TEST=required (CI), the package is installed on this machine
+# and purged again, as tools/install-check does with make install.
+#
+#   WX_PACKAGE_TEST=required   missing tools, or not root, fail instead of skip
+#   WX_PACKAGE_ROOT=system     install on this machine, not in an overlay
+#                              (it must have no Apache running)
+#   WX_KEEP_ROOT=1             keep the overlay's upper layer to look at
+use strict;
+use warnings;
+use FindBin;
+use File::Find;
+use File::Temp qw(tempdir);
+use File::Path qw(remove_tree);
+use POSIX qw(WNOHANG);
+use Test::More;
+
+chdir "$FindBin::Bin/../.." or die "chdir: $!";
+my $required = ($ENV{WX_PACKAGE_TEST} // '') eq 'required';
+my $PATH     = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+local $ENV{PATH} = "$PATH:$ENV{PATH}";
+
+sub which {
+    my ($tool) = @_;
+    return grep { -x "$_/$tool" } split /:/, $ENV{PATH};
+}
+
+# Run a command; its exit code and its stdout and stderr together.
+sub run {
+    my @cmd = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if (!$pid) {
+        open STDERR, '>&', \*STDOUT or die;
+        open STDIN, '<', '/dev/null' or die;
+        exec @cmd or exit 127;
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+sub skip_or_fail {
+    my ($why) = @_;
+    if ($required) {
+        fail("WX_PACKAGE_TEST=required, but $why");
+        done_testing();
+        exit 1;
+    }
+    plan skip_all => $why;
+}
+
+my @missing = grep { !which($_) }
+    qw(dpkg-buildpackage dh dh_apache2 lintian readelf);
+skip_or_fail("no @missing: tools/deps installs dpkg-dev, debhelper, lintian"
+             . " as root") if @missing;
+
+my $version = do { open my $v, '<', 'VERSION' or die; local $/; <$v> };
+chomp $version;
+my $arch = (run('dpkg-architecture', '-qDEB_HOST_ARCH'))[1];
+chomp $arch;
+my $pkg  = 'libapache2-mod-wx-valid';
+
+# --- the build ------------------------------------------------------------
+my ($rc, $out) = run('tools/deb');
+is($rc, 0, 'make deb: dpkg-buildpackage -us -uc -b in a clean copy')
+    or BAIL_OUT("the package did not build:\n$out");
+my $deb = (split /\n/, $out)[-1];
+like($deb, qr{/build/deb/\Q${pkg}_${version}_${arch}\E\.deb$},
+     "the package is ${pkg}_${version}_${arch}.deb: its version is VERSION");
+(my $changes = $deb) =~ s{/\Q${pkg}\E_\Q$version\E_(\w+)\.deb$}
+                        {/mod-wx-valid_${version}_$1.changes};
+ok(-f $changes, 'and dpkg-buildpackage wrote its .changes');
+
+# --- its files --------------------------------------------------------------
+($rc, $out) = run('dpkg-deb', '-c', $deb);
+my @files = sort map { my @f = split ' ', $_; $f[0] =~ /^d/ ? () : "$f[0] $f[1] $f[-1]" }
+    split /\n/, $out;
+my $doc = "./usr/share/doc/$pkg";
+is_deeply(\@files, [sort map { "-rw-r--r-- root/root $_" }
+        './etc/apache2/mods-available/wx_valid.conf',
+        './etc/apache2/mods-available/wx_valid.load',
+        './usr/lib/apache2/modules/mod_wx_valid.so',
+        "$doc/README.md.gz", "$doc/changelog.gz", "$doc/copyright"],
+    'the files: the module, its .load and .conf, README, changelog, copyright')
+    or diag $out;
+
+my %field;
+for my $f (qw(Package Version Architecture Depends Section)) {
+    ($rc, $out) = run('dpkg-deb', '-f', $deb, $f);
+    chomp($field{$f} = $out);
+}
+is($field{Package}, $pkg, 'Package');
+is($field{Version}, $version, 'Version is VERSION');
+is($field{Architecture}, $arch, 'Architecture');
+is($field{Section}, 'httpd', 'Section');
+like($field{Depends}, qr/(?:^|, )apache2-api-\d{8}(?:,|$)/,
+     "Depends on Apache's module ABI (dh_apache2's \${misc:Depends})");
+like($field{Depends}, qr/(?:^|, )libjansson4 \(>= [^)]+\)/,
+     "Depends on libjansson4 (dpkg-shlibdeps's \${shlibs:Depends})");
+unlike($field{Depends}, qr/(?:^|, )apache2(?: |,|$)/,
+       'does not depend on apache2 itself');
+
+($rc, $out) = run('dpkg-deb', '-I', $deb, 'conffiles');
+is(join("\n", sort split /\n/, $out),
+   "/etc/apache2/mods-available/wx_valid.conf\n"
+   . "/etc/apache2/mods-available/wx_valid.load",
+   'conffiles: the .load and the .conf');
+
+my $x = tempdir('wx-deb-x.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+($rc, $out) = run('dpkg-deb', '-x', $deb, $x);
+is($rc, 0, 'dpkg-deb -x') or diag $out;
+for my $f (qw(wx_valid.load wx_valid.conf)) {
+    my $in  = do { local (@ARGV, $/) = "conf/$f"; <> };
+    my $got = do { local (@ARGV, $/) = "$x/etc/apache2/mods-available/$f"; <> };
+    is($got, $in, "mods-available/$f is conf/$f as it is in the tree");
+}
+like(do { local (@ARGV, $/) = "$x/etc/apache2/mods-available/wx_valid.load"; <> },
+     qr{\A# Depends: authz_core\nLoadModule wx_valid_module /usr/lib/apache2/modules/mod_wx_valid\.so\n\z},
+     'wx_valid.load: "# Depends:" for a2enmod, LoadModule from the module directory');
+my $so = "$x/usr/lib/apache2/modules/mod_wx_valid.so";
+($rc, $out) = run('readelf', '-d', '-l', '-W', $so);
+like($out, qr/\(NEEDED\)\s+Shared library: \[libjansson\.so\.4\]/,
+     'the module links libjansson.so.4');
+like($out, qr/\(FLAGS\)\s+BIND_NOW/, 'hardening: BIND_NOW');
+like($out, qr/GNU_RELRO/, 'hardening: RELRO');
+($rc, $out) = run('readelf', '--dyn-syms', '-W', $so);
+like($out, qr/__\w+_chk\b/, 'hardening: fortified libc calls (_FORTIFY_SOURCE)');
+my $image = do { local (@ARGV, $/) = $so; <> };
+ok(index($image, "mod_wx_valid/$version\0") >= 0,
+   "the module carries mod_wx_valid/$version for the server signature");
+
+# --- lintian ------------------------------------------------------------------
+($rc, $out) = run('lintian', '--pedantic', '--display-info', $changes);
+my @tags = grep { /^[EWIP]: / } split /\n/, $out;
+my @bad  = grep { /^[EW]: / } @tags;
+is($rc, 0, 'lintian passes');
+is(scalar @bad, 0, 'lintian: no errors, no warnings') or diag join "\n", @bad;
+diag "lintian (info, pedantic): $_" for grep { /^[IP]: / } @tags;
+
+# --- installed, in a throwaway root -------------------------------------------
+if ($> != 0) {
+    if ($required) {
+        fail('WX_PACKAGE_TEST=required, but installing needs root');
+    }
+    else {
+        note('installing the package needs root: not done here (CI does it)');
+    }
+    done_testing();
+    exit;
+}
+
+my ($root, $ns_pid, $tmp, @in);
+my $mode = ($ENV{WX_PACKAGE_ROOT} // '') eq 'system' ? 'system'
+         : overlay() ? 'overlay' : $required ? 'system' : undef;
+if (!$mode) {
+    note("no overlay root here ($out); the install part needs"
+         . ' WX_PACKAGE_TEST=required (CI) to run on this machine itself');
+    done_testing();
+    exit;
+}
+note("installing into " . ($mode eq 'overlay' ? "an overlay root, $tmp" : 'this machine'));
+
+# An overlay of / in new mount and network namespaces, held open by a
+# sleeping process; each step enters them (nsenter) and chroots.
+sub overlay {
+    $tmp = tempdir('/tmp/wx-package-root.XXXXXX');
+    mkdir "$tmp/$_" or die for qw(upper work root);
+    $root = "$tmp/root";
+    my $script = <<"SH";
+set -e
+mount -t overlay overlay -o lowerdir=/,upperdir=$tmp/upper,workdir=$tmp/work $root
+mount -t proc proc $root/proc
+mount --rbind /dev $root/dev
+mount -t tmpfs tmpfs $root/run
+mkdir -m 1777 $root/run/lock
+mount -t tmpfs tmpfs $root/tmp
+ip link set lo up
+touch $tmp/ready
+exec sleep 3600
+SH
+    $ns_pid = fork // die "fork: $!";
+    if (!$ns_pid) {
+        open STDOUT, '>', "$tmp/ns.log" or die;
+        open STDERR, '>&', \*STDOUT or die;
+        exec 'unshare', '--mount', '--net', '--propagation', 'private',
+            'sh', '-c', $script or exit 127;
+    }
+    for (1 .. 100) {
+        last if -e "$tmp/ready" || waitpid($ns_pid, WNOHANG) == $ns_pid;
+        select undef, undef, undef, 0.05;
+    }
+    if (!-e "$tmp/ready") {
+        $out = do { local (@ARGV, $/) = "$tmp/ns.log"; <> } // '';
+        $out =~ s/\s+$//;
+        kill 'KILL', $ns_pid;
+        waitpid $ns_pid, 0;
+        remove_tree($tmp);
+        ($ns_pid, $tmp, $root) = ();
+        return 0;
+    }
+    @in = ('nsenter', '-t', $ns_pid, '-m', '-n', '--', 'chroot', $root);
+    return 1;
+}
+
+# A command in the root: a clean environment, as an admin's shell has.
+sub in_root { return run(@in, 'env', '-i', "PATH=$PATH", 'LANG=C', @_) }
+sub exists_in_root { return (in_root('test', '-e', $_[0]))[0] == 0 }
+sub write_in_root {
+    my ($path, $text) = @_;
+    return in_root('sh', '-c', 'printf %s "$2" > "$1"', 'sh', $path, $text);
+}
+
+my @pkg_files = map { s{^\S+ \S+ \.}{}r } @files;
+my $policy = '/usr/sbin/policy-rc.d';
+my $made_policy;
+my $conf = '/etc/apache2/conf-available/wx-package-test.conf';
+
+END {
+    # Whatever happened: the test's Apache stopped, the namespaces ended,
+    # and on this machine (system mode) the package and our files gone.
+    if ($mode && $mode ne 'done') {
+        in_root('apache2ctl', '-k', 'stop');
+        stop_root_apache();
+        if ($mode eq 'system') {
+            in_root('a2disconf', '-q', '-p', 'wx-package-test');
+            unlink $conf;
+            in_root('dpkg', '--purge', $pkg);
+            unlink $policy if $made_policy;
+        }
+    }
+    if ($ns_pid) {
+        kill 'TERM', $ns_pid;
+        waitpid $ns_pid, 0;
+    }
+    remove_tree($tmp) if $tmp && !$ENV{WX_KEEP_ROOT};
+}
+
+# The Apache processes of this test: those whose root is the overlay (or,
+# on this machine, whose pid the pid file names), gone within 10 s.
+sub root_apaches {
+    if ($mode eq 'overlay') {
+        return grep { (readlink("/proc/$_/root") // '') eq $root
+                      && (readlink("/proc/$_/exe") // '') =~ m{/apache2$} }
+            map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+    }
+    my $pid = do { local (@ARGV, $/) = '/run/apache2/apache2.pid'; <> };
+    return $pid && $pid =~ /^(\d+)/ && kill(0, $1) ? ($1) : ();
+}
+sub stop_root_apache {
+    for (1 .. 100) {
+        return 1 unless root_apaches();
+        select undef, undef, undef, 0.1;
+    }
+    kill 'KILL', root_apaches();
+    return 0;
+}
+
+# Before: not installed, none of its files; on this machine, no Apache
+# running (the test starts and stops the system Apache itself).
+if ($mode eq 'system' && root_apaches()) {
+    $mode = 'done';
+    BAIL_OUT('the system Apache is running: stop it (apache2ctl stop) to'
+             . ' test the package on this machine');
+}
+($rc, $out) = in_root('dpkg-query', '-W', '-f', '${db:Status-Abbrev}', $pkg);
+unlike($out, qr/^ii/, 'before: the package is not installed');
+is_deeply([grep { exists_in_root($_) } @pkg_files], [],
+          'before: none of its files are there')
+    or BAIL_OUT('a mod_wx_valid is already installed here (make install?);'
+                . ' tools/install-check cleans it up');
+# a2enmod's memory of an earlier wx_valid (a make install that a2dismod
+# took out) would keep the postinst from enabling it: in a throwaway root
+# it is cleared; on this machine it is a failure.
+my @state = map { "/var/lib/apache2/module/$_/wx_valid" }
+    qw(enabled_by_admin enabled_by_maint disabled_by_admin disabled_by_maint);
+if (my @stale = grep { exists_in_root($_) } @state) {
+    if ($mode eq 'overlay') {
+        note("cleared in the throwaway root, left by an earlier a2dismod: @stale");
+        in_root('rm', '-f', @stale);
+    }
+    else {
+        BAIL_OUT("a2enmod state of an earlier wx_valid: @stale (a2dismod -p wx_valid)");
+    }
+}
+# A chroot's usual guard: maintainer scripts must not start services.
+if (!exists_in_root($policy)) {
+    write_in_root($policy, "#!/bin/sh\nexit 101\n");
+    in_root('chmod', '755', $policy);
+    $made_policy = 1;
+}
+
+# dpkg -i; dh_apache2's postinst enables the module, as Debian's do.
+($rc, $out) = in_root('dpkg', '-i', $deb);
+is($rc, 0, 'dpkg -i') or diag $out;
+($rc, $out) = in_root('dpkg-query', '-W', '-f', '${db:Status-Abbrev}${Version}',
+                      $pkg);
+is($out, "ii $version", "installed: $pkg $version");
+if ($mode eq 'overlay') {
+    ok(-f "$tmp/upper/usr/lib/apache2/modules/mod_wx_valid.so"
+       && !-e '/usr/lib/apache2/modules/mod_wx_valid.so',
+       'the module went to the throwaway root, not to this machine');
+}
+($rc, $out) = in_root('a2query', '-m', 'wx_valid');
+is($out, "wx_valid (enabled by maintainer script)\n",
+   'the postinst enabled it (a2query -m wx_valid)');
+# An admin's a2dismod outlives an upgrade (here: the same .deb again);
+# a2enmod brings it back.
+($rc, $out) = in_root('a2dismod', 'wx_valid');
+is($rc, 0, 'a2dismod wx_valid') or diag $out;
+($rc, $out) = in_root('dpkg', '-i', $deb);
+is($rc, 0, 'dpkg -i again (an upgrade)') or diag $out;
+($rc, $out) = in_root('a2query', '-m', 'wx_valid');
+is($out, "No module matches wx_valid (disabled by site administrator)\n",
+   "the postinst kept the admin's a2dismod");
+($rc, $out) = in_root('a2enmod', 'wx_valid');
+is($rc, 0, 'a2enmod wx_valid') or diag $out;
+like($out, qr/^Enabling module wx_valid\.$/m, 'a2enmod: enabling module wx_valid');
+($rc, $out) = in_root('a2query', '-m', 'wx_valid');
+is($out, "wx_valid (enabled by site administrator)\n", 'a2query: enabled');
+
+# A <Location> as an admin writes it, in conf-available.
+my $token = 'PackageTest1';
+write_in_root($conf, <<"CONF");
+# The package test's verification URL (t/package/deb.pl).
+ServerTokens Full
+<Location /wx-package-test>
+    SetHandler wx-valid
+    WxToken $token
+</Location>
+CONF
+($rc, $out) = in_root('a2enconf', 'wx-package-test');
+is($rc, 0, 'a2enconf wx-package-test') or diag $out;
+($rc, $out) = in_root('apache2ctl', 'configtest');
+is($rc, 0, 'apache2ctl configtest') or diag $out;
+like($out, qr/^Syntax OK$/m, 'configtest: Syntax OK');
+
+($rc, $out) = in_root('apache2ctl', 'start');
+is($rc, 0, 'apache2ctl start: the system Apache, on its own port 80')
+    or diag $out;
+
+sub get {
+    my ($query) = @_;
+    my ($rc, $out);
+    for (1 .. 50) {
+        ($rc, $out) = in_root('curl', '-sS', '-i',
+            "http://127.0.0.1/wx-package-test?$query");
+        last if $rc != 7;    # 7: nothing listens yet
+        select undef, undef, undef, 0.1;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $out, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\S+ (\d+)};
+    my ($server) = ($head // '') =~ m{^Server: ([^\r\n]*)}mi;
+    return ($status // "curl $rc: $out", $server // '', $body // '');
+}
+
+my $echostr = 'package-ok-' . time;
+($rc, $out) = run('tools/sign', $token, $echostr);
+chomp(my $query = $out);
+my ($status, $server, $body) = get($query);
+is($status, 200, 'a signed verification GET: 200');
+is($body, $echostr, 'and its echostr back, byte for byte');
+like($server, qr{(?:^| )mod_wx_valid/\Q$version\E(?: |$)},
+     "Server: names mod_wx_valid/$version (ServerTokens Full)");
+(my $forged = $query) =~ s/signature=([0-9a-f])/'signature=' . ($1 eq '0' ? '1' : '0')/e;
+($status, $server, $body) = get($forged);
+is($status, 403, 'a forged one: 403');
+($rc, $out) = in_root('cat', '/var/log/apache2/error.log');
+like($out, qr/\[wx_valid:info\] .* WXV00002: bad-signature: signature does not match the WxToken, for \/wx-package-test$/m,
+     "logged at info, the packaged wx_valid.conf's LogLevel");
+
+($rc, $out) = in_root('apache2ctl', 'stop');
+is($rc, 0, 'apache2ctl stop') or diag $out;
+ok(stop_root_apache(), 'the Apache stopped');
+
+# Our own conf out; the package removed: disabled, its conffiles kept.
+in_root('a2disconf', '-q', '-p', 'wx-package-test');
+in_root('rm', '-f', $conf);
+($rc, $out) = in_root('dpkg', '--remove', $pkg);
+is($rc, 0, 'dpkg --remove') or diag $out;
+is_deeply([map { exists_in_root($_) ? 1 : 0 }
+           '/etc/apache2/mods-enabled/wx_valid.load',
+           '/usr/lib/apache2/modules/mod_wx_valid.so',
+           '/etc/apache2/mods-available/wx_valid.load',
+           '/etc/apache2/mods-available/wx_valid.conf'], [0, 0, 1, 1],
+          'removed: disabled, the module gone, the conffiles kept');
+($rc, $out) = in_root('dpkg-query', '-W', '-f', '${db:Status-Abbrev}', $pkg);
+like($out, qr/^rc/, 'removed: dpkg says rc (config files remain)');
+($rc, $out) = in_root('apache2ctl', 'configtest');
+is($rc, 0, 'removed: apache2ctl configtest passes') or diag $out;
+
+# Then purged: nothing of it may remain.
+($rc, $out) = in_root('dpkg', '--purge', $pkg);
+is($rc, 0, 'dpkg --purge') or diag $out;
+($rc, $out) = in_root('dpkg-query', '-W', '-f', '${db:Status-Abbrev}', $pkg);
+unlike($out, qr/^[ir]i/, 'after: not installed');
+is_deeply([grep { exists_in_root($_) } @pkg_files,
+           '/etc/apache2/mods-enabled/wx_valid.load',
+           '/etc/apache2/mods-enabled/wx_valid.conf',
+           @state,
+           "/var/lib/dpkg/info/$pkg.list", "/var/lib/dpkg/info/$pkg.md5sums",
+           "/usr/share/doc/$pkg"], [],
+          'after purge: no file, link, a2enmod state or dpkg record of it');
+($rc, $out) = in_root('grep', '-rl', 'wx_valid', '/etc/apache2', '/var/lib/apache2');
+is($out, '', 'after purge: nothing in /etc/apache2 or /var/lib/apache2 names wx_valid');
+($rc, $out) = in_root('find', '/etc', '/usr/lib/apache2', '/usr/share/doc',
+                      '/var/lib/apache2', '/var/lib/dpkg', '-name', '*wx[-_]valid*');
+is($out, '', 'after purge: no file named for it under /etc, /usr or /var/lib');
+($rc, $out) = in_root('a2query', '-m', 'wx_valid');
+isnt($rc, 0, 'after purge: a2query knows no wx_valid');
+($rc, $out) = in_root('apache2ctl', 'configtest');
+is($rc, 0, 'after purge: apache2ctl configtest still passes') or diag $out;
+
+if ($mode eq 'overlay') {
+    # Every file the whole run wrote is in the upper layer: after the
+    # purge, none of them may be the package's.
+    in_root('rm', '-f', $policy) if $made_policy;
+    kill 'TERM', $ns_pid;
+    waitpid $ns_pid, 0;
+    $ns_pid = undef;
+    my @left;
+    find({ no_chdir => 1, wanted => sub {
+        my $p = substr $File::Find::name, length "$tmp/upper";
+        push @left, $p if $p =~ /wx[-_]valid|wx-package-test/i && !-c $_;
+    } }, "$tmp/upper");
+    is_deeply(\@left, [], 'after purge: the throwaway root holds no file of it')
+        or diag "left: @left";
+    $mode = 'done';
+}
+done_testing();
