@@ -2,13 +2,16 @@
 #
 #   make            build .libs/mod_wx_valid.so with the distribution's flags
 #   make install    install it through apxs -i (honours DESTDIR)
-#   make test       deps, strict build, unit tests, Apache::Test under each MPM
+#   make test       deps, strict build, unit tests, Apache::Test under each
+#                   MPM, then the Debian package test (make package-test)
 #   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
 #                   foreground, with a demo token and a signed curl to try
 #   make bench      the module against a no-check baseline (wrk, callgrind)
 #   make memcheck   the Apache::Test suite with apache2 -X under valgrind
 #   make soak       60 s of mixed load across graceful restarts
 #   make fuzz       libFuzzer harnesses of the core (FUZZ_SECONDS, 60 each)
+#   make deb        the Debian package libapache2-mod-wx-valid, built by
+#                   dpkg-buildpackage in a clean copy of the tree (build/deb/)
 #   make clean
 
 APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
@@ -23,6 +26,12 @@ MPMS    ?= event worker prefork
 WARN    = -Wall -Wextra -Werror
 comma  := ,
 APXS_FLAGS = $(if $(STRICT),$(addprefix -Wc$(comma),$(WARN)))
+# Extra compiler and linker flags for apxs, e.g. the Debian package's
+# hardening flags from dpkg-buildflags (debian/rules).
+WX_CFLAGS  ?=
+WX_LDFLAGS ?=
+APXS_FLAGS += $(addprefix -Wc$(comma),$(WX_CFLAGS)) \
+	$(addprefix -Wl$(comma),$(WX_LDFLAGS))
 
 SRC     = mod_wx_valid.c wx_protocol.c wx_crypto.c
 HDR     = wx_protocol.h wx_crypto.h
@@ -35,7 +44,7 @@ CORE_CFLAGS = -I. $(shell $(APR_CONFIG) --cflags --cppflags --includes) \
 CORE_LIBS   = $(shell $(APR_CONFIG) --link-ld --libs) \
 	$(shell $(APU_CONFIG) --link-ld --libs) -ljansson
 
-.PHONY: all install test unit apache-test run bench memcheck soak fuzz deps clean FORCE
+.PHONY: all install test unit apache-test package-test run bench memcheck soak fuzz deb deps clean FORCE
 
 all: $(MODULE)
 
@@ -81,10 +90,18 @@ unit: $(UNIT)
 apache-test: all
 	APXS=$(APXS) MPMS="$(MPMS)" tools/apache-test
 
+# The Debian package, built, linted, installed into a throwaway root,
+# served from, purged (t/package/deb.pl).  It skips itself without
+# dpkg-dev, debhelper and lintian, or installs nothing without root, unless
+# WX_PACKAGE_TEST=required (CI).
+package-test:
+	prove t/package/deb.pl
+
 test: deps
 	$(MAKE) STRICT=1 all $(UNIT)
 	$(MAKE) STRICT=1 unit
 	$(MAKE) STRICT=1 apache-test
+	$(MAKE) package-test
 
 run: deps all
 	APXS=$(APXS) tools/run
@@ -109,6 +126,11 @@ memcheck: deps
 
 fuzz: deps
 	APXS=$(APXS) tools/fuzz
+
+# The package, from a clean copy of the tree; version from VERSION, which
+# debian/changelog must match.
+deb:
+	tools/deb
 
 soak: deps all $(BENCH_MODULE)
 	APXS=$(APXS) tools/soak
