@@ -168,6 +168,9 @@ if ($> != 0) {
     exit;
 }
 
+# The .deb as the root sees it: copied into the overlay's own /tmp (a
+# tmpfs, which hides this machine's /tmp, where the checkout may be).
+my $root_deb = "/tmp/${pkg}_${version}_${arch}.deb";
 my ($root, $ns_pid, $tmp, @in);
 my $mode = ($ENV{WX_PACKAGE_ROOT} // '') eq 'system' ? 'system'
          : overlay() ? 'overlay' : $required ? 'system' : undef;
@@ -177,6 +180,7 @@ if (!$mode) {
     done_testing();
     exit;
 }
+$root_deb = $deb if $mode eq 'system';
 note("installing into " . ($mode eq 'overlay' ? "an overlay root, $tmp" : 'this machine'));
 
 # An overlay of / in new mount and network namespaces, held open by a
@@ -193,6 +197,7 @@ mount --rbind /dev $root/dev
 mount -t tmpfs tmpfs $root/run
 mkdir -m 1777 $root/run/lock
 mount -t tmpfs tmpfs $root/tmp
+cp "$deb" "$root$root_deb"
 ip link set lo up
 touch $tmp/ready
 exec sleep 3600
@@ -312,7 +317,7 @@ if (!exists_in_root($policy)) {
 }
 
 # dpkg -i; dh_apache2's postinst enables the module, as Debian's do.
-($rc, $out) = in_root('dpkg', '-i', $deb);
+($rc, $out) = in_root('dpkg', '-i', $root_deb);
 is($rc, 0, 'dpkg -i') or diag $out;
 ($rc, $out) = in_root('dpkg-query', '-W', '-f', '${db:Status-Abbrev}${Version}',
                       $pkg);
@@ -329,7 +334,7 @@ is($out, "wx_valid (enabled by maintainer script)\n",
 # a2enmod brings it back.
 ($rc, $out) = in_root('a2dismod', 'wx_valid');
 is($rc, 0, 'a2dismod wx_valid') or diag $out;
-($rc, $out) = in_root('dpkg', '-i', $deb);
+($rc, $out) = in_root('dpkg', '-i', $root_deb);
 is($rc, 0, 'dpkg -i again (an upgrade)') or diag $out;
 ($rc, $out) = in_root('a2query', '-m', 'wx_valid');
 is($out, "No module matches wx_valid (disabled by site administrator)\n",
