@@ -13,9 +13,10 @@
 #   package is left.
 #
 # The throwaway root is an overlay of this machine's own / (the lower layer,
-# read-only) in private mount and network namespaces: the install writes
-# only to the overlay's upper layer, the Apache listens on port 80 of its
-# own loopback, and everything is gone when the namespaces end.  Where the
+# read-only) in private mount, network and PID namespaces: the install
+# writes only to the overlay's upper layer, the Apache listens on port 80
+# of its own loopback (and, its PID 1 not being systemd, apache2ctl starts
+# it directly), and everything is gone when the namespaces end.  Where the
 # overlay cannot be made (a container without CAP_SYS_ADMIN) and
 # WX_PACKAGE_TEST=required (CI), the package is installed on this machine
 # and purged again, as tools/install-check does with make install.
@@ -30,7 +31,7 @@ use FindBin;
 use File::Find;
 use File::Temp qw(tempdir);
 use File::Path qw(remove_tree);
-use POSIX qw(WNOHANG);
+use POSIX qw(WNOHANG _exit);
 use Test::More;
 
 chdir "$FindBin::Bin/../.." or die "chdir: $!";
@@ -48,9 +49,10 @@ sub run {
     my @cmd = @_;
     my $pid = open(my $fh, '-|') // die "fork: $!";
     if (!$pid) {
-        open STDERR, '>&', \*STDOUT or die;
-        open STDIN, '<', '/dev/null' or die;
-        exec @cmd or exit 127;
+        # A child that cannot exec must not run this test's END.
+        open(STDERR, '>&', \*STDOUT) && open(STDIN, '<', '/dev/null')
+            && exec @cmd;
+        _exit(127);
     }
     local $/;
     my $out = <$fh> // '';
@@ -69,7 +71,7 @@ sub skip_or_fail {
 }
 
 my @missing = grep { !which($_) }
-    qw(dpkg-buildpackage dh dh_apache2 lintian readelf);
+    qw(dpkg-buildpackage dh dh_apache2 lintian readelf curl);
 skip_or_fail("no @missing: tools/deps installs dpkg-dev, debhelper, lintian"
              . " as root") if @missing;
 
@@ -89,6 +91,20 @@ like($deb, qr{/build/deb/\Q${pkg}_${version}_${arch}\E\.deb$},
 (my $changes = $deb) =~ s{/\Q${pkg}\E_\Q$version\E_(\w+)\.deb$}
                         {/mod-wx-valid_${version}_$1.changes};
 ok(-f $changes, 'and dpkg-buildpackage wrote its .changes');
+
+# debian/rules refuses to build a version that is not VERSION.
+{
+    my $d = tempdir('wx-deb-v.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    run('cp', '-a', 'debian', "$d/");
+    open my $v, '>', "$d/VERSION" or die;
+    print $v "9.9.9\n";
+    close $v;
+    my ($rc, $out) = run('make', '-s', '-n', '-C', $d, '-f', 'debian/rules',
+                         'override_dh_auto_build');
+    isnt($rc, 0, 'debian/rules refuses a VERSION the changelog does not have');
+    like($out, qr/debian\/changelog is at \Q$version\E but VERSION says 9\.9\.9: dch -v 9\.9\.9/,
+         'and says why');
+}
 
 # --- its files --------------------------------------------------------------
 ($rc, $out) = run('dpkg-deb', '-c', $deb);
@@ -116,6 +132,8 @@ like($field{Depends}, qr/(?:^|, )apache2-api-\d{8}(?:,|$)/,
      "Depends on Apache's module ABI (dh_apache2's \${misc:Depends})");
 like($field{Depends}, qr/(?:^|, )libjansson4 \(>= [^)]+\)/,
      "Depends on libjansson4 (dpkg-shlibdeps's \${shlibs:Depends})");
+like($field{Depends}, qr/(?:^|, )apache2-bin \(>= 2\.4\.46\)(?:,|$)/,
+     'Depends on an httpd with ap_parse_strict_length (2.4.46)');
 unlike($field{Depends}, qr/(?:^|, )apache2(?: |,|$)/,
        'does not depend on apache2 itself');
 
@@ -136,6 +154,12 @@ for my $f (qw(wx_valid.load wx_valid.conf)) {
 like(do { local (@ARGV, $/) = "$x/etc/apache2/mods-available/wx_valid.load"; <> },
      qr{\A# Depends: authz_core\nLoadModule wx_valid_module /usr/lib/apache2/modules/mod_wx_valid\.so\n\z},
      'wx_valid.load: "# Depends:" for a2enmod, LoadModule from the module directory');
+# Debian's apxs has most hardening flags already; that dpkg-buildflags'
+# reach apxs through debian/rules shows in the build log: the
+# -ffile-prefix-map that only they carry.
+my $log = do { local (@ARGV, $/) = 'build/deb/build.log'; <> } // '';
+like($log, qr{^\S*apxs -c (?=.* -Wc,-ffile-prefix-map=\S+ )(?=.* -Wc,-D_FORTIFY_SOURCE=\d )(?=.* -Wl,-Wl,-z,now ).*mod_wx_valid\.c}m,
+     "debian/rules hands dpkg-buildflags' CPPFLAGS, CFLAGS, LDFLAGS to apxs");
 my $so = "$x/usr/lib/apache2/modules/mod_wx_valid.so";
 ($rc, $out) = run('readelf', '-d', '-l', '-W', $so);
 like($out, qr/\(NEEDED\)\s+Shared library: \[libjansson\.so\.4\]/,
@@ -168,24 +192,47 @@ if ($> != 0) {
     exit;
 }
 
+# Cleanup is in END; a signal (Ctrl-C, a CI timeout) must run it too.
+$SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
+
 # The .deb as the root sees it: copied into the overlay's own /tmp (a
 # tmpfs, which hides this machine's /tmp, where the checkout may be).
 my $root_deb = "/tmp/${pkg}_${version}_${arch}.deb";
-my ($root, $ns_pid, $tmp, @in);
+my ($root, $ns_pid, $ns_init, $ns_hold, $tmp, @in);
+my $why_not = '';
 my $mode = ($ENV{WX_PACKAGE_ROOT} // '') eq 'system' ? 'system'
          : overlay() ? 'overlay' : $required ? 'system' : undef;
+SKIP: {
+    skip("no throwaway root here ($why_not); installing on this machine"
+         . ' itself needs WX_PACKAGE_TEST=required (CI)', 1) if !$mode;
+    pass("installing into " . ($mode eq 'overlay' ? "an overlay root, $tmp"
+                               : 'this machine'));
+    diag("no overlay root ($why_not): installing on this machine")
+        if $mode eq 'system' && $why_not;
+}
 if (!$mode) {
-    note("no overlay root here ($out); the install part needs"
-         . ' WX_PACKAGE_TEST=required (CI) to run on this machine itself');
     done_testing();
     exit;
 }
 $root_deb = $deb if $mode eq 'system';
-note("installing into " . ($mode eq 'overlay' ? "an overlay root, $tmp" : 'this machine'));
 
-# An overlay of / in new mount and network namespaces, held open by a
-# sleeping process; each step enters them (nsenter) and chroots.
+# An overlay of / in new mount, network and PID namespaces.  Their init
+# (PID 1) is a cat reading a pipe this test holds: when the test ends, by
+# any means, the pipe closes, init exits, and the kernel kills whatever
+# still runs in there (the Apache) and drops the mounts.  Each step enters
+# the namespaces (nsenter) and chroots.
 sub overlay {
+    if (my @need = grep { !which($_) } qw(unshare nsenter chroot ip)) {
+        $why_not = "no @need";
+        return 0;
+    }
+    # overlayfs does not cross mounts: what a root needs must be on /'s.
+    my $dev = (stat '/')[0];
+    if (my @apart = grep { -d $_ && (stat $_)[0] != $dev }
+            qw(/etc /usr /var /var/lib /var/lib/dpkg /usr/lib/apache2)) {
+        $why_not = "@apart on a filesystem of its own";
+        return 0;
+    }
     $tmp = tempdir('/tmp/wx-package-root.XXXXXX');
     mkdir "$tmp/$_" or die for qw(upper work root);
     $root = "$tmp/root";
@@ -200,30 +247,63 @@ mount -t tmpfs tmpfs $root/tmp
 cp "$deb" "$root$root_deb"
 ip link set lo up
 touch $tmp/ready
-exec sleep 3600
+exec cat >/dev/null
 SH
+    pipe(my $ns_read, $ns_hold) or die "pipe: $!";
     $ns_pid = fork // die "fork: $!";
     if (!$ns_pid) {
-        open STDOUT, '>', "$tmp/ns.log" or die;
-        open STDERR, '>&', \*STDOUT or die;
-        exec 'unshare', '--mount', '--net', '--propagation', 'private',
-            'sh', '-c', $script or exit 127;
+        close $ns_hold;
+        open(STDIN, '<&', $ns_read) && open(STDOUT, '>', "$tmp/ns.log")
+            && open(STDERR, '>&', \*STDOUT)
+            && exec 'unshare', '--mount', '--net', '--pid', '--fork',
+                    '--propagation', 'private', 'sh', '-c', $script;
+        _exit(127);
     }
-    for (1 .. 100) {
-        last if -e "$tmp/ready" || waitpid($ns_pid, WNOHANG) == $ns_pid;
+    close $ns_read;
+    my $init;
+    for (1 .. 200) {
+        last if waitpid($ns_pid, WNOHANG) == $ns_pid;
+        if (-e "$tmp/ready") {
+            # unshare --fork's child: PID 1 inside.
+            my $kids = do {
+                local (@ARGV, $/) = "/proc/$ns_pid/task/$ns_pid/children"; <>
+            } // '';
+            ($init) = $kids =~ /(\d+)/;
+            last if $init;
+        }
         select undef, undef, undef, 0.05;
     }
-    if (!-e "$tmp/ready") {
-        $out = do { local (@ARGV, $/) = "$tmp/ns.log"; <> } // '';
-        $out =~ s/\s+$//;
-        kill 'KILL', $ns_pid;
-        waitpid $ns_pid, 0;
+    if (!$init) {
+        $why_not = do { local (@ARGV, $/) = "$tmp/ns.log"; <> } // '';
+        $why_not =~ s/\s+$//;
+        $why_not ||= 'the namespaces did not come up in 10 s';
+        teardown();
         remove_tree($tmp);
-        ($ns_pid, $tmp, $root) = ();
+        ($tmp, $root) = ();
         return 0;
     }
-    @in = ('nsenter', '-t', $ns_pid, '-m', '-n', '--', 'chroot', $root);
+    $ns_init = $init;
+    @in = ('nsenter', '-t', $init, '-m', '-n', '-p', '--', 'chroot', $root);
     return 1;
+}
+
+# The namespaces' end: their init reads EOF and exits, and with it all.
+sub teardown {
+    return unless $ns_pid;
+    close $ns_hold;
+    if (!wait_gone($ns_pid)) {
+        kill 'KILL', $ns_init || $ns_pid;
+        waitpid $ns_pid, 0;
+    }
+    ($ns_pid, $ns_init) = ();
+}
+sub wait_gone {
+    my ($pid) = @_;
+    for (1 .. 100) {
+        return 1 if waitpid($pid, WNOHANG) == $pid;
+        select undef, undef, undef, 0.05;
+    }
+    return 0;
 }
 
 # A command in the root: a clean environment, as an admin's shell has.
@@ -242,30 +322,25 @@ my $conf = '/etc/apache2/conf-available/wx-package-test.conf';
 END {
     # Whatever happened: the test's Apache stopped, the namespaces ended,
     # and on this machine (system mode) the package and our files gone.
-    if ($mode && $mode ne 'done') {
+    if ($mode && $mode eq 'system') {
         in_root('apache2ctl', '-k', 'stop');
         stop_root_apache();
-        if ($mode eq 'system') {
-            in_root('a2disconf', '-q', '-p', 'wx-package-test');
-            unlink $conf;
-            in_root('dpkg', '--purge', $pkg);
-            unlink $policy if $made_policy;
-        }
+        in_root('a2disconf', '-q', '-p', 'wx-package-test');
+        unlink $conf;
+        in_root('dpkg', '--purge', $pkg);
+        unlink $policy if $made_policy;
     }
-    if ($ns_pid) {
-        kill 'TERM', $ns_pid;
-        waitpid $ns_pid, 0;
-    }
+    teardown();
     remove_tree($tmp) if $tmp && !$ENV{WX_KEEP_ROOT};
 }
 
-# The Apache processes of this test: those whose root is the overlay (or,
-# on this machine, whose pid the pid file names), gone within 10 s.
+# The Apache processes of this test: in the overlay, every apache2 in its
+# PID namespace; on this machine, the one the pid file names.
 sub root_apaches {
     if ($mode eq 'overlay') {
-        return grep { (readlink("/proc/$_/root") // '') eq $root
-                      && (readlink("/proc/$_/exe") // '') =~ m{/apache2$} }
-            map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+        # (by its command line: its name is "/usr/sbin/apach", cut to 15)
+        my ($rc, $out) = in_root('ps', '-eo', 'pid=,args=');
+        return map { m{^\s*(\d+) (?:\S*/)?apache2 } ? $1 : () } split /\n/, $out;
     }
     my $pid = do { local (@ARGV, $/) = '/run/apache2/apache2.pid'; <> };
     return $pid && $pid =~ /^(\d+)/ && kill(0, $1) ? ($1) : ();
@@ -275,7 +350,6 @@ sub stop_root_apache {
         return 1 unless root_apaches();
         select undef, undef, undef, 0.1;
     }
-    kill 'KILL', root_apaches();
     return 0;
 }
 
@@ -380,6 +454,7 @@ sub get {
     return ($status // "curl $rc: $out", $server // '', $body // '');
 }
 
+ok(scalar root_apaches(), 'its processes run');
 my $echostr = 'package-ok-' . time;
 ($rc, $out) = run('tools/sign', $token, $echostr);
 chomp(my $query = $out);
@@ -389,9 +464,13 @@ is($body, $echostr, 'and its echostr back, byte for byte');
 like($server, qr{(?:^| )mod_wx_valid/\Q$version\E(?: |$)},
      "Server: names mod_wx_valid/$version (ServerTokens Full)");
 (my $forged = $query) =~ s/signature=([0-9a-f])/'signature=' . ($1 eq '0' ? '1' : '0')/e;
+# Only what this request adds to the log counts (it may hold older runs').
+($rc, $out) = in_root('stat', '-c', '%s', '/var/log/apache2/error.log');
+my ($log_size) = $out =~ /^(\d+)$/ or diag $out;
 ($status, $server, $body) = get($forged);
 is($status, 403, 'a forged one: 403');
-($rc, $out) = in_root('cat', '/var/log/apache2/error.log');
+($rc, $out) = in_root('tail', '-c', '+' . (($log_size // 0) + 1),
+                      '/var/log/apache2/error.log');
 like($out, qr/\[wx_valid:info\] .* WXV00002: bad-signature: signature does not match the WxToken, for \/wx-package-test$/m,
      "logged at info, the packaged wx_valid.conf's LogLevel");
 
@@ -441,9 +520,7 @@ if ($mode eq 'overlay') {
     # Every file the whole run wrote is in the upper layer: after the
     # purge, none of them may be the package's.
     in_root('rm', '-f', $policy) if $made_policy;
-    kill 'TERM', $ns_pid;
-    waitpid $ns_pid, 0;
-    $ns_pid = undef;
+    teardown();
     my @left;
     find({ no_chdir => 1, wanted => sub {
         my $p = substr $File::Find::name, length "$tmp/upper";
