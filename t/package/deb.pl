@@ -60,6 +60,24 @@ sub run {
     return ($? >> 8, $out);
 }
 
+# A whole file; undef if it cannot be read.
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return undef;
+    local $/;
+    return scalar <$fh>;
+}
+
+# Ask $cond up to $tries times, $sec apart, until it is true.
+sub poll {
+    my ($tries, $sec, $cond) = @_;
+    for (1 .. $tries) {
+        return 1 if $cond->();
+        select undef, undef, undef, $sec;
+    }
+    return 0;
+}
+
 sub skip_or_fail {
     my ($why) = @_;
     if ($required) {
@@ -75,8 +93,7 @@ my @missing = grep { !which($_) }
 skip_or_fail("no @missing: tools/deps installs dpkg-dev, debhelper, lintian"
              . " as root") if @missing;
 
-my $version = do { open my $v, '<', 'VERSION' or die; local $/; <$v> };
-chomp $version;
+chomp(my $version = slurp('VERSION') // die "VERSION: $!");
 my $arch = (run('dpkg-architecture', '-qDEB_HOST_ARCH'))[1];
 chomp $arch;
 my $pkg  = 'libapache2-mod-wx-valid';
@@ -147,17 +164,16 @@ my $x = tempdir('wx-deb-x.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 ($rc, $out) = run('dpkg-deb', '-x', $deb, $x);
 is($rc, 0, 'dpkg-deb -x') or diag $out;
 for my $f (qw(wx_valid.load wx_valid.conf)) {
-    my $in  = do { local (@ARGV, $/) = "conf/$f"; <> };
-    my $got = do { local (@ARGV, $/) = "$x/etc/apache2/mods-available/$f"; <> };
-    is($got, $in, "mods-available/$f is conf/$f as it is in the tree");
+    is(slurp("$x/etc/apache2/mods-available/$f"), slurp("conf/$f"),
+       "mods-available/$f is conf/$f as it is in the tree");
 }
-like(do { local (@ARGV, $/) = "$x/etc/apache2/mods-available/wx_valid.load"; <> },
+like(slurp("$x/etc/apache2/mods-available/wx_valid.load"),
      qr{\A# Depends: authz_core\nLoadModule wx_valid_module /usr/lib/apache2/modules/mod_wx_valid\.so\n\z},
      'wx_valid.load: "# Depends:" for a2enmod, LoadModule from the module directory');
 # Debian's apxs has most hardening flags already; that dpkg-buildflags'
 # reach apxs through debian/rules shows in the build log: the
 # -ffile-prefix-map that only they carry.
-my $log = do { local (@ARGV, $/) = 'build/deb/build.log'; <> } // '';
+my $log = slurp('build/deb/build.log') // '';
 like($log, qr{^\S*apxs -c (?=.* -Wc,-ffile-prefix-map=\S+ )(?=.* -Wc,-D_FORTIFY_SOURCE=\d )(?=.* -Wl,-Wl,-z,now ).*mod_wx_valid\.c}m,
      "debian/rules hands dpkg-buildflags' CPPFLAGS, CFLAGS, LDFLAGS to apxs");
 my $so = "$x/usr/lib/apache2/modules/mod_wx_valid.so";
@@ -168,7 +184,7 @@ like($out, qr/\(FLAGS\)\s+BIND_NOW/, 'hardening: BIND_NOW');
 like($out, qr/GNU_RELRO/, 'hardening: RELRO');
 ($rc, $out) = run('readelf', '--dyn-syms', '-W', $so);
 like($out, qr/__\w+_chk\b/, 'hardening: fortified libc calls (_FORTIFY_SOURCE)');
-my $image = do { local (@ARGV, $/) = $so; <> };
+my $image = slurp($so) // '';
 ok(index($image, "mod_wx_valid/$version\0") >= 0,
    "the module carries mod_wx_valid/$version for the server signature");
 
@@ -181,17 +197,6 @@ is(scalar @bad, 0, 'lintian: no errors, no warnings') or diag join "\n", @bad;
 diag "lintian (info, pedantic): $_" for grep { /^[IP]: / } @tags;
 
 # --- installed, in a throwaway root -------------------------------------------
-if ($> != 0) {
-    if ($required) {
-        fail('WX_PACKAGE_TEST=required, but installing needs root');
-    }
-    else {
-        note('installing the package needs root: not done here (CI does it)');
-    }
-    done_testing();
-    exit;
-}
-
 # Cleanup is in END; a signal (Ctrl-C, a CI timeout) must run it too.
 $SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
 
@@ -200,20 +205,26 @@ $SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
 my $root_deb = "/tmp/${pkg}_${version}_${arch}.deb";
 my ($root, $ns_pid, $ns_init, $ns_hold, $tmp, @in);
 my $why_not = '';
-my $mode = ($ENV{WX_PACKAGE_ROOT} // '') eq 'system' ? 'system'
+my $mode = $> != 0 ? undef
+         : ($ENV{WX_PACKAGE_ROOT} // '') eq 'system' ? 'system'
          : overlay() ? 'overlay' : $required ? 'system' : undef;
-SKIP: {
-    skip("no throwaway root here ($why_not); installing on this machine"
-         . ' itself needs WX_PACKAGE_TEST=required (CI)', 1) if !$mode;
-    pass("installing into " . ($mode eq 'overlay' ? "an overlay root, $tmp"
-                               : 'this machine'));
-    diag("no overlay root ($why_not): installing on this machine")
-        if $mode eq 'system' && $why_not;
-}
 if (!$mode) {
+    my $why = $> != 0 ? 'installing the package needs root'
+            : "no throwaway root here ($why_not), and installing on this"
+              . ' machine itself needs WX_PACKAGE_TEST=required (CI)';
+    if ($required) {
+        fail("WX_PACKAGE_TEST=required, but $why");
+    }
+    else {
+        SKIP: { skip($why, 1) }
+    }
     done_testing();
     exit;
 }
+pass('installing into ' . ($mode eq 'overlay' ? "an overlay root, $tmp"
+                           : 'this machine'));
+diag("no overlay root ($why_not): installing on this machine")
+    if $mode eq 'system' && $why_not;
 $root_deb = $deb if $mode eq 'system';
 
 # An overlay of / in new mount, network and PID namespaces.  Their init
@@ -261,20 +272,16 @@ SH
     }
     close $ns_read;
     my $init;
-    for (1 .. 200) {
-        last if waitpid($ns_pid, WNOHANG) == $ns_pid;
-        if (-e "$tmp/ready") {
-            # unshare --fork's child: PID 1 inside.
-            my $kids = do {
-                local (@ARGV, $/) = "/proc/$ns_pid/task/$ns_pid/children"; <>
-            } // '';
-            ($init) = $kids =~ /(\d+)/;
-            last if $init;
-        }
-        select undef, undef, undef, 0.05;
-    }
+    poll(200, 0.05, sub {
+        return 1 if waitpid($ns_pid, WNOHANG) == $ns_pid;
+        return 0 unless -e "$tmp/ready";
+        # unshare --fork's child: PID 1 inside.
+        ($init) = (slurp("/proc/$ns_pid/task/$ns_pid/children") // '')
+            =~ /(\d+)/;
+        return $init;
+    });
     if (!$init) {
-        $why_not = do { local (@ARGV, $/) = "$tmp/ns.log"; <> } // '';
+        $why_not = slurp("$tmp/ns.log") // '';
         $why_not =~ s/\s+$//;
         $why_not ||= 'the namespaces did not come up in 10 s';
         teardown();
@@ -291,19 +298,11 @@ SH
 sub teardown {
     return unless $ns_pid;
     close $ns_hold;
-    if (!wait_gone($ns_pid)) {
+    if (!poll(100, 0.05, sub { waitpid($ns_pid, WNOHANG) == $ns_pid })) {
         kill 'KILL', $ns_init || $ns_pid;
         waitpid $ns_pid, 0;
     }
     ($ns_pid, $ns_init) = ();
-}
-sub wait_gone {
-    my ($pid) = @_;
-    for (1 .. 100) {
-        return 1 if waitpid($pid, WNOHANG) == $pid;
-        select undef, undef, undef, 0.05;
-    }
-    return 0;
 }
 
 # A command in the root: a clean environment, as an admin's shell has.
@@ -342,16 +341,10 @@ sub root_apaches {
         my ($rc, $out) = in_root('ps', '-eo', 'pid=,args=');
         return map { m{^\s*(\d+) (?:\S*/)?apache2 } ? $1 : () } split /\n/, $out;
     }
-    my $pid = do { local (@ARGV, $/) = '/run/apache2/apache2.pid'; <> };
+    my $pid = slurp('/run/apache2/apache2.pid');
     return $pid && $pid =~ /^(\d+)/ && kill(0, $1) ? ($1) : ();
 }
-sub stop_root_apache {
-    for (1 .. 100) {
-        return 1 unless root_apaches();
-        select undef, undef, undef, 0.1;
-    }
-    return 0;
-}
+sub stop_root_apache { return poll(100, 0.1, sub { !root_apaches() }) }
 
 # Before: not installed, none of its files; on this machine, no Apache
 # running (the test starts and stops the system Apache itself).
@@ -442,12 +435,11 @@ is($rc, 0, 'apache2ctl start: the system Apache, on its own port 80')
 sub get {
     my ($query) = @_;
     my ($rc, $out);
-    for (1 .. 50) {
+    poll(50, 0.1, sub {
         ($rc, $out) = in_root('curl', '-sS', '-i',
             "http://127.0.0.1/wx-package-test?$query");
-        last if $rc != 7;    # 7: nothing listens yet
-        select undef, undef, undef, 0.1;
-    }
+        return $rc != 7;    # 7: nothing listens yet
+    });
     my ($head, $body) = split /\r\n\r\n/, $out, 2;
     my ($status) = ($head // '') =~ m{^HTTP/\S+ (\d+)};
     my ($server) = ($head // '') =~ m{^Server: ([^\r\n]*)}mi;
