@@ -2,19 +2,21 @@
  * wx_crypto.c: safe mode and WeCom (see wx_crypto.h).
  *
  * All AES through apr_crypto's openssl driver, all base64 through
- * apr_base64, XML through apr_xml, JSON through jansson.  What is written
+ * apr_base64, XML through expat (the parser apr_xml wraps), JSON through
+ * jansson.  What is written
  * here is the message layout around them and the checks WeChat's SDKs
  * forget: a pad of 1..32 equal bytes, a length field inside the plaintext,
  * the receiveid.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "apr_base64.h"
 #include "apr_general.h"
 #include "apr_strings.h"
-#include "apr_xml.h"
 #include "apu_errno.h"
 
+#include <expat.h>
 #include <jansson.h>
 
 #include "wx_crypto.h"
@@ -331,141 +333,168 @@ apr_status_t wx_encrypt(apr_pool_t *p, const apr_crypto_t *f,
 /* --- envelopes ---------------------------------------------------------- */
 
 /*
- * The text of an element: its cdata pieces joined, from p, in one
- * allocation (expat hands over a piece per line and per character
- * reference: joining them one by one would be quadratic).
+ * WeChat's XML is a few flat elements in <xml>, text in CDATA: no DOCTYPE,
+ * comments, processing instructions, attributes or namespaces, and little
+ * depth (compatible mode carries the plaintext's fields, a few levels deep
+ * at most).  Since the signature can only be checked after parsing, that
+ * shape is enforced by expat itself, through its handlers, as it parses:
+ * the first DOCTYPE, comment, processing instruction, attribute (xmlns
+ * declarations included: the parser does no namespace processing), child
+ * of <Encrypt>, element past WX_XML_MAX_ELEMENTS or level past
+ * WX_XML_MAX_DEPTH stops it.  What is refused is exactly what expat saw,
+ * and the cost stays linear in the body (no DTD, so no entity expansion;
+ * no namespace scopes to search).  apr_xml wraps the same expat but has
+ * no way to stop it from a handler, hence expat's own API.
  */
-static const char *wx_xml_text(apr_pool_t *p, const apr_xml_elem *e,
-                               apr_size_t *len)
-{
-    const apr_text *t;
-    apr_size_t n = 0;
-    char *s, *o;
+typedef struct {
+    XML_Parser xp;
+    int depth;
+    int elements;
+    int in_encrypt;       /* inside the <Encrypt> child of <xml> */
+    int encrypts;         /* such children seen */
+    char *text;           /* Encrypt's text, n of cap bytes (the body's
+                           * length: expat's text is never longer) */
+    apr_size_t n, cap;
+    const char *why;      /* set by the handler that stopped expat */
+} wx_xml_ctx;
 
-    if (e->first_child != NULL) {
-        return NULL;    /* <Encrypt> holds markup: not WeChat's */
+static void wx_xml_stop(wx_xml_ctx *x, const char *why)
+{
+    if (x->why == NULL) {
+        x->why = why;
+        XML_StopParser(x->xp, XML_FALSE);
     }
-    for (t = e->first_cdata.first; t != NULL; t = t->next) {
-        n += strlen(t->text);
-    }
-    o = s = apr_palloc(p, n + 1);
-    for (t = e->first_cdata.first; t != NULL; t = t->next) {
-        apr_size_t k = strlen(t->text);
-        memcpy(o, t->text, k);
-        o += k;
-    }
-    *o = '\0';
-    *len = n;
-    return s;
 }
 
-/*
- * WeChat's XML is a few flat elements in <xml>, text in CDATA: no DOCTYPE,
- * comments, attributes or namespaces, and little depth (compatible mode
- * carries the plaintext's fields, a few levels deep at most).  Refused
- * before apr_xml sees them, since the signature can only be checked after
- * parsing: documents whose shape would cost expat and apr_xml time or
- * memory out of proportion (deep nesting is quadratic in apr_xml's
- * namespace lookup).  Not a parser: a bound on what the parser is given.
- */
-static const char *wx_xml_shape_problem(const char *body, apr_size_t len)
+static void XMLCALL wx_xml_start(void *ud, const XML_Char *name,
+                                 const XML_Char **atts)
 {
-    const char *p = body, *end = body + len;
-    int depth = 0, elements = 0;
+    wx_xml_ctx *x = ud;
 
-    while ((p = memchr(p, '<', (apr_size_t)(end - p))) != NULL) {
-        apr_size_t left = (apr_size_t)(end - p);
-        if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
-            const char *q = p + 9;
-            for (;;) {
-                q = memchr(q, ']', (apr_size_t)(end - q));
-                if (q == NULL || end - q < 3) {
-                    return "the request body is not well-formed XML";
-                }
-                if (q[1] == ']' && q[2] == '>') {
-                    break;
-                }
-                q++;
-            }
-            p = q + 3;
-        }
-        else if (left >= 2 && p[1] == '!') {
-            return "the request body's XML has a DOCTYPE or comment";
-        }
-        else if (left >= 2 && p[1] == '?') {
-            p += 2;    /* the XML declaration: expat checks it */
-        }
-        else if (left >= 2 && p[1] == '/') {
-            depth--;
-            p += 2;
-        }
-        else {
-            const char *gt = memchr(p, '>', left);
-            const char *c;
-            if (gt == NULL) {
-                return "the request body is not well-formed XML";
-            }
-            for (c = p + 1; c < gt && *c != ' ' && *c != '\t' && *c != '\r'
-                 && *c != '\n' && *c != '/'; c++) {
-            }
-            for (; c < gt; c++) {
-                if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n'
-                    && !(*c == '/' && c + 1 == gt)) {
-                    return "the request body's XML has attributes";
-                }
-            }
-            if (gt[-1] != '/' && ++depth > 8) {
-                return "the request body's XML is nested deeper than 8";
-            }
-            if (++elements > 512) {
-                return "the request body's XML has over 512 elements";
-            }
-            p = gt + 1;
-        }
+    if (atts[0] != NULL) {
+        wx_xml_stop(x, "the request body's XML has attributes");
     }
-    return NULL;
+    else if (++x->depth > WX_XML_MAX_DEPTH) {
+        wx_xml_stop(x, "the request body's XML is nested deeper than "
+                   WX_STR(WX_XML_MAX_DEPTH));
+    }
+    else if (++x->elements > WX_XML_MAX_ELEMENTS) {
+        wx_xml_stop(x, "the request body's XML has over "
+                   WX_STR(WX_XML_MAX_ELEMENTS) " elements");
+    }
+    else if (x->depth == 1 && strcmp(name, "xml") != 0) {
+        wx_xml_stop(x, "the request body's XML root is not <xml>");
+    }
+    else if (x->in_encrypt) {
+        wx_xml_stop(x, "the request body's Encrypt is empty or not text");
+    }
+    else if (x->depth == 2 && strcmp(name, "Encrypt") == 0) {
+        if (++x->encrypts > 1) {
+            wx_xml_stop(x, "the request body has more than one Encrypt");
+        }
+        x->in_encrypt = 1;
+    }
+}
+
+static void XMLCALL wx_xml_end(void *ud, const XML_Char *name)
+{
+    wx_xml_ctx *x = ud;
+
+    (void)name;
+    if (x->depth == 2) {
+        x->in_encrypt = 0;
+    }
+    x->depth--;
+}
+
+/* expat hands text over in pieces (per line, per character reference);
+ * they land in one buffer the size of the body, so joining is linear. */
+static void XMLCALL wx_xml_text(void *ud, const XML_Char *s, int len)
+{
+    wx_xml_ctx *x = ud;
+
+    if (x->in_encrypt && len > 0) {
+        if ((apr_size_t)len > x->cap - x->n) {
+            wx_xml_stop(x, "the request body is not well-formed XML");
+            return;
+        }
+        memcpy(x->text + x->n, s, (apr_size_t)len);
+        x->n += (apr_size_t)len;
+    }
+}
+
+static void XMLCALL wx_xml_comment(void *ud, const XML_Char *data)
+{
+    (void)data;
+    wx_xml_stop(ud, "the request body's XML has a DOCTYPE or comment");
+}
+
+static void XMLCALL wx_xml_doctype(void *ud, const XML_Char *name,
+                                   const XML_Char *sysid,
+                                   const XML_Char *pubid, int subset)
+{
+    (void)name;
+    (void)sysid;
+    (void)pubid;
+    (void)subset;
+    wx_xml_stop(ud, "the request body's XML has a DOCTYPE or comment");
+}
+
+static void XMLCALL wx_xml_pi(void *ud, const XML_Char *target,
+                              const XML_Char *data)
+{
+    (void)target;
+    (void)data;
+    wx_xml_stop(ud, "the request body's XML has a processing instruction");
 }
 
 static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
                                    apr_size_t len, wx_bytes_t *encrypt,
                                    const char **why)
 {
-    apr_xml_parser *parser;
-    apr_xml_doc *doc = NULL;
-    const apr_xml_elem *e, *found = NULL;
+    wx_xml_ctx x;
+    enum XML_Status st;
 
-    if ((*why = wx_xml_shape_problem(body, len)) != NULL) {
-        return WX_MALFORMED;
-    }
-    parser = apr_xml_parser_create(p);
-    if (apr_xml_parser_feed(parser, body, len) != APR_SUCCESS
-        || apr_xml_parser_done(parser, &doc) != APR_SUCCESS
-        || doc == NULL || doc->root == NULL) {
+    if (len > INT_MAX) {
         *why = "the request body is not well-formed XML";
         return WX_MALFORMED;
     }
-    if (strcmp(doc->root->name, "xml") != 0) {
-        *why = "the request body's XML root is not <xml>";
+    memset(&x, 0, sizeof(x));
+    /* As apr_xml creates it: the encodings expat knows by itself (WeChat
+     * sends UTF-8, undeclared); no namespace processing. */
+    if ((x.xp = XML_ParserCreate(NULL)) == NULL) {
+        *why = "the XML parser could not be created";
         return WX_MALFORMED;
     }
-    for (e = doc->root->first_child; e != NULL; e = e->next) {
-        if (strcmp(e->name, "Encrypt") == 0) {
-            if (found != NULL) {
-                *why = "the request body has more than one Encrypt";
-                return WX_MALFORMED;
-            }
-            found = e;
-        }
+    x.text = apr_palloc(p, len + 1);
+    x.cap = len;
+    XML_SetUserData(x.xp, &x);
+    XML_SetElementHandler(x.xp, wx_xml_start, wx_xml_end);
+    XML_SetCharacterDataHandler(x.xp, wx_xml_text);
+    XML_SetCommentHandler(x.xp, wx_xml_comment);
+    XML_SetStartDoctypeDeclHandler(x.xp, wx_xml_doctype);
+    XML_SetProcessingInstructionHandler(x.xp, wx_xml_pi);
+    st = XML_Parse(x.xp, body, (int)len, 1);
+    XML_ParserFree(x.xp);
+    if (x.why != NULL) {
+        *why = x.why;
+        return WX_MALFORMED;
     }
-    if (found == NULL) {
+    if (st != XML_STATUS_OK) {
+        *why = "the request body is not well-formed XML";
+        return WX_MALFORMED;
+    }
+    if (x.encrypts == 0) {
         *why = "the request body has no Encrypt";
         return WX_MALFORMED;
     }
-    encrypt->p = wx_xml_text(p, found, &encrypt->n);
-    if (encrypt->p == NULL || encrypt->n == 0) {
+    if (x.n == 0) {
         *why = "the request body's Encrypt is empty or not text";
         return WX_MALFORMED;
     }
+    x.text[x.n] = '\0';
+    encrypt->p = x.text;
+    encrypt->n = x.n;
     return WX_OK;
 }
 

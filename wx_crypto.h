@@ -2,7 +2,8 @@
  * wx_crypto.h: safe mode and WeCom, the AES half of the protocol core.
  *
  * Like wx_protocol.h: APR and APR-util alone (apr_crypto with its openssl
- * driver, apr_base64, apr_xml) plus jansson for JSON; no httpd headers.
+ * driver, apr_base64) plus expat for XML and jansson for JSON; no httpd
+ * headers.
  * Nothing here logs; failures return a wx_result_t and a fixed sentence in
  * *why that never holds request input or a key.
  *
@@ -26,6 +27,8 @@
 #define WX_AES_PAD_BLOCK   32    /* WeChat pads to 32, not AES's 16 */
 #define WX_RECEIVEID_MAX   256   /* WxAppID: corpid, appid, suiteid */
 #define WX_REPLY_NONCE_LEN 10    /* digits, as WeChat's own nonces */
+#define WX_XML_MAX_DEPTH   8     /* levels of an XML envelope, <xml> one */
+#define WX_XML_MAX_ELEMENTS 512  /* elements of an XML envelope */
 
 /* The request envelope, and so the reply's. */
 typedef enum {
@@ -90,11 +93,16 @@ apr_status_t wx_encrypt(apr_pool_t *p, const apr_crypto_t *f,
                         char **b64, const char **why);
 
 /*
- * Find Encrypt in a request body: XML (apr_xml; <xml><Encrypt>) when its
+ * Find Encrypt in a request body: XML (expat; <xml><Encrypt>) when its
  * first non-blank byte is '<', JSON (jansson; "Encrypt" or WeCom's
  * "encrypt") when '{'.  *env tells which, *encrypt gets the value (from p,
  * NUL-terminated).  WX_MALFORMED when the body is neither, does not parse,
- * has no Encrypt or more than one, or the value is empty or not text.
+ * has no Encrypt or more than one, or the value is empty or not text; and
+ * for XML of a shape WeChat never sends, refused by expat's handlers at
+ * the first sign of it: a DOCTYPE, comment, processing instruction (the
+ * XML declaration is none), attribute or namespace declaration, markup
+ * inside Encrypt, more than WX_XML_MAX_DEPTH levels or
+ * WX_XML_MAX_ELEMENTS elements.
  */
 wx_result_t wx_envelope_parse(apr_pool_t *p, const char *body,
                               apr_size_t len, wx_envelope_t *env,

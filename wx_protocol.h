@@ -27,6 +27,11 @@
 #define WX_MAX_AGE_OFF     (-1)
 #define WX_MAX_AGE_LIMIT   86400
 
+/* A numeric constant as a string literal, for the sentences that state
+ * a limit. */
+#define WX_STR_(x) #x
+#define WX_STR(x)  WX_STR_(x)
+
 /* A byte range. */
 typedef struct {
     const char *p;

@@ -57,6 +57,8 @@
 
 #include <jansson.h>
 
+#include "apr_xml.h"
+
 #include "wx_crypto.h"
 #include "wx_protocol.h"
 #include "fuzz_check.h"
@@ -93,6 +95,8 @@ static const char *const parse_whys[] = {
     "the request body's XML has attributes",
     "the request body's XML is nested deeper than 8",
     "the request body's XML has over 512 elements",
+    "the request body's XML has a processing instruction",
+    "the XML parser could not be created",
     NULL
 };
 
@@ -184,6 +188,43 @@ static wx_result_t ref_json(const char *body, size_t len, wx_envelope_t *env,
     return rc;
 }
 
+/*
+ * An XML body the core accepted, read again by apr_xml (the other wrapper
+ * of expat, with its own tree): it too must find one well-formed document
+ * with root <xml> and exactly one <Encrypt> child holding only text, and
+ * that text must be the core's.
+ */
+static void ref_xml_agrees(apr_pool_t *p, const char *body, size_t len,
+                           const wx_bytes_t *encrypt)
+{
+    apr_xml_parser *parser = apr_xml_parser_create(p);
+    apr_xml_doc *doc = NULL;
+    const apr_xml_elem *e, *found = NULL;
+    const apr_text *t;
+    size_t n = 0;
+    int count = 0;
+
+    CHECK(apr_xml_parser_feed(parser, body, len) == APR_SUCCESS);
+    CHECK(apr_xml_parser_done(parser, &doc) == APR_SUCCESS);
+    CHECK(doc != NULL && doc->root != NULL);
+    CHECK(strcmp(doc->root->name, "xml") == 0);
+    CHECK(doc->root->attr == NULL);
+    for (e = doc->root->first_child; e != NULL; e = e->next) {
+        if (strcmp(e->name, "Encrypt") == 0) {
+            found = e;
+            count++;
+        }
+    }
+    CHECK(count == 1 && found->first_child == NULL);
+    for (t = found->first_cdata.first; t != NULL; t = t->next) {
+        size_t k = strlen(t->text);
+        CHECK(n + k <= encrypt->n
+              && memcmp(encrypt->p + n, t->text, k) == 0);
+        n += k;
+    }
+    CHECK(n == encrypt->n);
+}
+
 /* Returns the result; on WX_OK *encrypt is the Encrypt found (from p). */
 static wx_result_t check_parse(apr_pool_t *p, const uint8_t *data,
                                size_t size, wx_bytes_t *encrypt)
@@ -227,6 +268,9 @@ static wx_result_t check_parse(apr_pool_t *p, const uint8_t *data,
               || (uintptr_t)encrypt->p >= (uintptr_t)body + size);
     }
 
+    if (first == '<' && rc == WX_OK) {
+        ref_xml_agrees(p, body, size, encrypt);
+    }
     if (first == '{') {
         wx_envelope_t want_env = (wx_envelope_t)-1;
         char *want = NULL;

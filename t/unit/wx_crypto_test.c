@@ -5,6 +5,7 @@
  * Python's base64 module.  Malformed plaintexts are encrypted here through
  * apr_crypto itself (raw_encrypt), not through the code under test.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "apr_base64.h"
@@ -455,6 +456,31 @@ static void test_envelopes(void)
           "x<a><a>", "XML, depth 8, markup inside CDATA, <b/>" },
         { "<xml><Encrypt>a\nb\nc&#65;</Encrypt></xml>", WX_OK, WX_ENV_XML,
           "a\nb\ncA", "XML, Encrypt in pieces (lines, a character reference)" },
+        /* The bypass found by review: "<![CDATA[" inside a processing
+         * instruction is no CDATA to expat; a scanner that skipped it let
+         * a DOCTYPE and a comment through. */
+        { "<?a <![CDATA[?><!DOCTYPE xml [<!ENTITY e \"x\">]><xml><!-- c -->"
+          "<Encrypt><![CDATA[abc]]></Encrypt></xml><?b ]]>?>", WX_MALFORMED, 0,
+          "the request body's XML has a processing instruction",
+          "XML, CDATA in a processing instruction hides a DOCTYPE" },
+        { "<xml><Encrypt>abc</Encrypt><?b <![CDATA[?><!-- ]]>?></xml>",
+          WX_MALFORMED, 0,
+          "the request body's XML has a processing instruction",
+          "XML, a processing instruction after Encrypt" },
+        { "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xml><Encrypt>"
+          "<![CDATA[abc]]></Encrypt></xml>", WX_OK, WX_ENV_XML, "abc",
+          "XML, the declaration is no processing instruction" },
+        { "<xml><Encrypt><![CDATA[a]]><!-- ]]> --></Encrypt></xml>",
+          WX_MALFORMED, 0, "the request body's XML has a DOCTYPE or comment",
+          "XML, a comment inside Encrypt" },
+        { "<xml><Encrypt><![CDATA[<!-- x -->]]></Encrypt></xml>", WX_OK,
+          WX_ENV_XML, "<!-- x -->", "XML, a comment's text inside CDATA" },
+        { "<xml><ToUserName xmlns=\"urn:x\"/><Encrypt>a</Encrypt></xml>",
+          WX_MALFORMED, 0, "the request body's XML has attributes",
+          "XML, a default namespace on a child" },
+        { "<xml><Encrypt>a</Encrypt></xml><!-- after -->", WX_MALFORMED, 0,
+          "the request body's XML has a DOCTYPE or comment",
+          "XML, a comment after the root" },
     };
     unsigned int i;
 
@@ -476,6 +502,49 @@ static void test_envelopes(void)
         }
         else {
             is_str(why, cases[i].want, cases[i].name);
+        }
+    }
+}
+
+/*
+ * Thousands of namespace declarations, on the root and behind the CDATA-
+ * in-a-PI trick: refused as attributes and as a processing instruction,
+ * never handed to a namespace-resolving tree builder (apr_xml's was
+ * quadratic in them; t/unit/xml_cost.t counts the instructions).
+ */
+static void test_envelope_floods(void)
+{
+    static const char *const heads[2] = { "<xml", "<?a <![CDATA[?><xml" };
+    static const char *const tails[2] = {
+        "><Encrypt>x</Encrypt></xml>",
+        "><Encrypt>x</Encrypt></xml><?b ]]>?>"
+    };
+    static const char *const whys[2] = {
+        "the request body's XML has attributes",
+        "the request body's XML has a processing instruction"
+    };
+    int n, k;
+
+    for (k = 0; k < 2; k++) {
+        for (n = 4000; n <= 12000; n += 4000) {
+            char *body = apr_palloc(pool, (apr_size_t)n * 32 + 64), *o;
+            wx_envelope_t env = WX_ENV_JSON;
+            wx_bytes_t enc = { NULL, 0 };
+            const char *why = NULL;
+            int i;
+
+            o = body + strlen(strcpy(body, heads[k]));
+            for (i = 0; i < n; i++) {
+                o += sprintf(o, " xmlns:a%d=\"urn:%d\"", i, i);
+            }
+            strcpy(o, tails[k]);
+            is_int(wx_envelope_parse(pool, body, strlen(body), &env, &enc,
+                                     &why), WX_MALFORMED,
+                   apr_psprintf(pool, "%d namespace declarations%s: "
+                                "malformed", n, k ? " behind a PI" : ""));
+            is_str(why, whys[k], apr_psprintf(pool, "%d namespace "
+                                              "declarations%s: why", n,
+                                              k ? " behind a PI" : ""));
         }
     }
 }
@@ -555,6 +624,7 @@ int main(void)
     test_bad_cipher();
     test_envelopes();
     test_envelope_pieces();
+    test_envelope_floods();
     test_replies();
 
     apr_pool_destroy(pool);
