@@ -85,14 +85,14 @@ deps:
 	@tools/deps
 
 # The envelope parser's instruction counts under callgrind, 1 to 256 KiB of
-# hostile XML and JSON: linear, or the test fails (t/unit/xml_cost.t).
+# hostile XML and JSON: linear, or the test fails (t/unit/xml_cost.pl).
 build/wx_xml_cost: t/unit/wx_xml_cost.c $(CORE) $(HDR)
 	@mkdir -p build
 	$(CC) $(WARN) -g -O1 $(CORE_CFLAGS) -o $@ $< $(CORE) $(CORE_LIBS)
 
 unit: $(UNIT) build/wx_xml_cost
 	prove --exec '' $(UNIT)
-	prove t/unit/xml_cost.t :: build/wx_xml_cost
+	prove t/unit/xml_cost.pl :: build/wx_xml_cost
 
 apache-test: all
 	APXS=$(APXS) MPMS="$(MPMS)" tools/apache-test

@@ -84,9 +84,46 @@ static const apr_crypto_t *wxv_crypto;
 static int wxv_keys_in_config;
 
 /*
- * One request's verification, kept in r->request_config: when both the
- * guard (Require wx-signature) and the handler run on a request, the query
- * is parsed, signed and logged once.
+ * A safe-mode message that verified and decrypted, and what its reply
+ * needs: copied out of the configuration, into the pool of the request
+ * that carries the body, since the judgement may have been made in a
+ * subrequest whose pool (and .htaccess configuration) is gone by the time
+ * the handler runs.
+ */
+typedef struct {
+    wx_bytes_t plain;             /* the message */
+    wx_bytes_t receiveid;
+    wx_aes_key_t key;             /* the key that decrypted it */
+    const char *token;            /* the token that signed it */
+    wx_envelope_t env;            /* the request's envelope, the reply's */
+} wxv_message;
+
+/*
+ * What one HTTP request holds across its internal redirects (which share
+ * its pool) and subrequests (whose main request carries the body): pool
+ * userdata of the top request.  The body, read once; the message
+ * decrypted from it; the replay-cache entry it claimed.
+ */
+typedef struct {
+    int body_read;
+    wx_result_t body_rc;
+    int body_status;              /* httpd's own answer to a read error */
+    const char *body_why;
+    char *body;
+    apr_size_t body_len;
+    int body_replayed;            /* a refused body went back, as sent */
+    wxv_message *msg;
+    int claimed;
+    unsigned char claim_id[WX_SIG_LEN];
+    const wxv_srv_conf *claim_sc;
+} wxv_http;
+
+#define WXV_HTTP_KEY "wx_valid_module/http"
+
+/*
+ * One judgement, kept in r->request_config: when both the guard (Require
+ * wx-signature) and the handler run on a request, the query is parsed,
+ * signed and logged once.
  */
 typedef struct {
     wx_query_t q;
@@ -95,14 +132,9 @@ typedef struct {
     int which;                    /* the token that signed */
     int logged;
     wx_result_t logged_rc;        /* what was noted and logged */
-    /* Safe mode (msg_signature with a WxEncodingAESKey in effect): */
-    int safe;
+    int safe;                     /* msg_signature, a key in effect */
     int key;                      /* the key that decrypted */
-    wx_envelope_t env;            /* the request's envelope (POST) */
-    wx_bytes_t plain;             /* the message, decrypted */
-    wx_bytes_t receiveid;
-    unsigned char replay_id[WX_SIG_LEN];
-    int stored;                   /* the replay id went into the cache */
+    wx_bytes_t plain;             /* WeCom's echostr, decrypted */
     int deferred;                 /* a status the guard leaves to fixups, */
     request_rec *deferred_r;      /* for this request only */
     const wxv_dir_conf *conf;     /* what it was verified under */
@@ -118,7 +150,7 @@ typedef struct {
 typedef struct {
     apr_bucket_brigade *bb;
     apr_size_t held;
-    wxv_req_state *st;
+    const wxv_message *msg;
 } wxv_reply_ctx;
 
 static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
@@ -311,24 +343,54 @@ static void wxv_replay(request_rec *r, const char *p, apr_size_t n)
 }
 
 /*
- * A safe-mode message that verified and decrypted: the app gets the
- * plaintext as the body (with its Content-Length), the query without
- * encrypt_type and msg_signature, and its reply goes out encrypted.  As
- * plain mode would have delivered it.  Called by wxv_fixups, once for
- * each request that will run a handler (an internal redirect gets its
- * own).
+ * The request whose body a judgement is about.  A subrequest has none of
+ * its own: httpd makes mod_dir's DirectoryIndex look-up, mod_rewrite's
+ * look-ahead and the like a GET without the body's headers, while the
+ * body waits on the connection for the main request (which mod_dir may
+ * turn into the subrequest's URL).  So a guard asked about a subrequest
+ * judges its main request's method and body.
  */
-static void wxv_attach(request_rec *r, wxv_req_state *st)
+static request_rec *wxv_body_request(request_rec *r)
 {
-    wxv_reply_ctx *out;
+    while (r->main != NULL) {
+        r = r->main;
+    }
+    return r;
+}
+
+/* The wxv_http of r's HTTP request, made on first use when make is set. */
+static wxv_http *wxv_http_of(request_rec *r, int make)
+{
+    void *data = NULL;
+
+    r = wxv_body_request(r);
+    apr_pool_userdata_get(&data, WXV_HTTP_KEY, r->pool);
+    if (data == NULL && make) {
+        data = apr_pcalloc(r->pool, sizeof(wxv_http));
+        apr_pool_userdata_setn(data, WXV_HTTP_KEY, NULL, r->pool);
+    }
+    return data;
+}
+
+/*
+ * A safe-mode message that verified and decrypted: the app gets the
+ * plaintext as the body, and a request as plain mode would have delivered
+ * it: its Content-Length, without the request's Content-Encoding (the
+ * plaintext is none), the query without encrypt_type and msg_signature.
+ * In fixups (before mod_proxy writes the query into the backend's URL)
+ * and again before the handler (mod_dir may have turned the request into
+ * its verified subrequest since); it changes nothing the second time.
+ */
+static void wxv_as_plain(request_rec *r, const wxv_message *msg)
+{
     const char *q;
 
-    wxv_replay(r, st->plain.p, st->plain.n);
     apr_table_unset(r->headers_in, "Transfer-Encoding");
+    apr_table_unset(r->headers_in, "Content-Encoding");
     /* The reply is encrypted as the app writes it: not compressed. */
     apr_table_unset(r->headers_in, "Accept-Encoding");
     apr_table_setn(r->headers_in, "Content-Length",
-                   apr_off_t_toa(r->pool, (apr_off_t)st->plain.n));
+                   apr_off_t_toa(r->pool, (apr_off_t)msg->plain.n));
 
     r->args = wx_query_without(r->pool, r->args,
                                1u << WX_P_MSG_SIGNATURE
@@ -341,38 +403,75 @@ static void wxv_attach(request_rec *r, wxv_req_state *st)
                            (apr_size_t)(q - r->unparsed_uri)),
             r->args ? "?" : "", r->args, NULL);
     }
+}
 
+/*
+ * ... and, for the request that runs the handler, the plaintext as its
+ * body and the reply encrypted on its way out.  Each request that runs a
+ * handler has filter chains of its own (an internal redirect gets new
+ * ones), so each gets its own.
+ */
+static void wxv_attach(request_rec *r, const wxv_message *msg)
+{
+    wxv_reply_ctx *out;
+
+    wxv_as_plain(r, msg);
+    wxv_replay(r, msg->plain.p, msg->plain.n);
     out = apr_palloc(r->pool, sizeof(*out));
     out->bb = NULL;
     out->held = 0;
-    out->st = st;
+    out->msg = msg;
     ap_add_output_filter(WXV_REPLY_OUT, out, r, r->connection);
 }
 
 /*
- * Read the request body, up to WX_MAX_BODY bytes, into one buffer from
- * r->pool.
+ * httpd's stock pages for 405 and 413 repeat the request's method: ours
+ * say the same without it (for this request only; it takes the place of
+ * an ErrorDocument for that status, as httpd's own per-request pages do).
  */
-static wx_result_t wxv_read_body(request_rec *r, char **body,
-                                 apr_size_t *len, int *status,
-                                 const char **why)
+static void wxv_plain_page(request_rec *r, int status)
 {
+    ap_custom_response(r, status, status == HTTP_METHOD_NOT_ALLOWED
+                       ? "This URL answers GET and HEAD only.\n"
+                       : "The request body is larger than this URL "
+                         "accepts.\n");
+}
+
+/*
+ * Read br's body, once per HTTP request, up to WX_MAX_BODY bytes, into one
+ * buffer from br->pool (it outlives any subrequest that asked).  A body
+ * that still carries a Content-Encoding once httpd's input filters are
+ * done (mod_deflate's INFLATE removes the header as it inflates) is not
+ * WeChat's: refused, whatever it holds.
+ */
+static wxv_http *wxv_read_body(request_rec *br)
+{
+    wxv_http *h = wxv_http_of(br, 1);
     apr_status_t rv;
     apr_bucket_brigade *bb, *all;
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    const char *cl = apr_table_get(br->headers_in, "Content-Length");
+    const char *ce;
     apr_off_t n = 0, total = 0;
     int eos = 0;
 
-    if (cl != NULL && ap_parse_strict_length(&n, cl) && n > WX_MAX_BODY) {
-        *why = "request body over 262144 bytes (Content-Length)";
-        return WX_TOO_LARGE;
+    if (h->body_read) {
+        return h;
     }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    h->body_read = 1;
+    h->body_rc = WX_MALFORMED;
+    h->body_why = "reading the request body failed";
+    if (cl != NULL && ap_parse_strict_length(&n, cl) && n > WX_MAX_BODY) {
+        h->body_rc = WX_TOO_LARGE;
+        h->body_why = "request body over " WX_STR(WX_MAX_BODY)
+                      " bytes (Content-Length)";
+        return h;
+    }
+    bb = apr_brigade_create(br->pool, br->connection->bucket_alloc);
+    all = apr_brigade_create(br->pool, br->connection->bucket_alloc);
     while (!eos) {
         apr_bucket *e;
 
-        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+        rv = ap_get_brigade(br->input_filters, bb, AP_MODE_READBYTES,
                             APR_BLOCK_READ, HUGE_STRING_LEN);
         if (rv == APR_SUCCESS) {
             rv = apr_brigade_length(bb, 1, &n);
@@ -380,50 +479,61 @@ static wx_result_t wxv_read_body(request_rec *r, char **body,
         if (rv != APR_SUCCESS) {
             /* httpd's own answer (LimitRequestBody: 413; a broken chunk:
              * 400; AP_FILTER_ERROR when HTTP_IN has already sent one). */
-            *status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-            *why = "reading the request body failed";
-            return WX_MALFORMED;
+            h->body_status = ap_map_http_request_error(rv,
+                                                       HTTP_BAD_REQUEST);
+            return h;
         }
         for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
              e = APR_BUCKET_NEXT(e)) {
             eos |= APR_BUCKET_IS_EOS(e);
         }
         if ((total += n) > WX_MAX_BODY) {
-            *why = "request body over 262144 bytes";
-            return WX_TOO_LARGE;
+            h->body_rc = WX_TOO_LARGE;
+            h->body_why = "request body over " WX_STR(WX_MAX_BODY) " bytes";
+            return h;
         }
-        if (ap_save_brigade(NULL, &all, &bb, r->pool) != APR_SUCCESS) {
-            *why = "reading the request body failed";
-            return WX_MALFORMED;
+        if (ap_save_brigade(NULL, &all, &bb, br->pool) != APR_SUCCESS) {
+            return h;
         }
         apr_brigade_cleanup(bb);
     }
-    if (apr_brigade_pflatten(all, body, len, r->pool) != APR_SUCCESS) {
-        *why = "reading the request body failed";
-        return WX_MALFORMED;
+    if (apr_brigade_pflatten(all, &h->body, &h->body_len, br->pool)
+        != APR_SUCCESS) {
+        return h;
     }
     apr_brigade_destroy(all);
-    return WX_OK;
+    ce = apr_table_get(br->headers_in, "Content-Encoding");
+    if (ce != NULL && ap_cstr_casecmp(ce, "identity") != 0) {
+        h->body_why = "the request body is compressed (Content-Encoding), "
+                      "which WeChat never does";
+        return h;
+    }
+    h->body_rc = WX_OK;
+    h->body_why = NULL;
+    return h;
 }
 
 /*
- * The replay cache: a verified signature seen again inside its window is a
- * replay.  Looked up, then stored, under the global mutex where the
- * provider needs one (shmcb).  WX_OK, WX_REPLAY, or WX_CACHE_ERROR under
+ * The replay cache: a triple (token, timestamp, nonce) verified again
+ * inside its window, under either signature, is a replay.  Looked up,
+ * then stored, under the global mutex where the provider needs one
+ * (shmcb).  WX_OK, WX_REPLAY, or WX_CACHE_ERROR under
  * "WxReplayCacheFailure deny"; under "allow" a failure is logged, counted
  * and let through unchecked.  The entry lives until the timestamp leaves
- * the WxMaxAge window (a request can only verify inside it).
+ * the WxMaxAge window (a request can only verify inside it).  An HTTP
+ * request that already holds the entry (judged again in a subrequest, or
+ * under another section) is no replay of itself.
  */
-static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
-                                    wx_param_t sigp)
+static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
 {
     wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                             &wx_valid_module);
     apr_int64_t window = wxv_max_age(st->conf);
-    unsigned char one = 1, got[8];
+    unsigned char one = 1, got[8], id[WX_SIG_LEN];
     unsigned int gotlen = sizeof(got);
     const char *step = "locking its mutex";
     apr_status_t rv = APR_SUCCESS;
+    wxv_http *h;
     int locked;
 
     if (sc->inst == NULL) {
@@ -434,22 +544,31 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
          * longest WxMaxAge there is. */
         window = WX_MAX_AGE_LIMIT;
     }
-    wx_replay_id(&st->q, sigp, st->replay_id);
+    wx_replay_id(&st->q, APR_ARRAY_IDX(st->conf->tokens, st->which,
+                                       const char *), id);
+    h = wxv_http_of(r, 1);
+    if (h->claimed && memcmp(h->claim_id, id, WX_SIG_LEN) == 0) {
+        return WX_OK;
+    }
     /* The mutex only around a provider that needs it (shmcb): never
      * around memcached's or Redis's round trips. */
     locked = wxv_mutex != NULL
              && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
     if (!locked || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
         step = "looking up a signature";
-        rv = sc->cache->retrieve(sc->inst, r->server, st->replay_id,
-                                 WX_SIG_LEN, got, &gotlen, r->pool);
+        rv = sc->cache->retrieve(sc->inst, r->server, id, WX_SIG_LEN, got,
+                                 &gotlen, r->pool);
         if (rv == APR_NOTFOUND) {
             step = "storing a signature";
-            rv = sc->cache->store(sc->inst, r->server, st->replay_id,
-                                  WX_SIG_LEN, apr_time_from_sec(
+            rv = sc->cache->store(sc->inst, r->server, id, WX_SIG_LEN,
+                                  apr_time_from_sec(
                                       wx_timestamp_value(&st->q) + window
                                       + 1), &one, 1, r->pool);
-            st->stored = rv == APR_SUCCESS;
+            if (rv == APR_SUCCESS && !h->claimed) {
+                h->claimed = 1;
+                memcpy(h->claim_id, id, WX_SIG_LEN);
+                h->claim_sc = sc;
+            }
         }
         else if (rv == APR_SUCCESS) {
             rv = APR_EEXIST;
@@ -483,26 +602,26 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
 }
 
 /*
- * Safe mode and WeCom: msg_signature over the ciphertext (echostr on a
- * GET, the body's Encrypt otherwise), then decrypt it with the current key
- * or the previous one, then the receiveid.
+ * msg_signature: safe and compatible mode, WeCom.  What the token can
+ * check comes first and needs no key: msg_signature over the ciphertext
+ * (echostr on a verification GET, the body's Encrypt otherwise).  Only a
+ * request that verified may meet a missing key (no-key: then it is
+ * WeChat's, and the admin must act); then the replay cache, the key or
+ * the previous one, the receiveid.  br is the request that carries the
+ * body.
  */
-static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
-                            wxv_req_state *st)
+static void wxv_verify_msg(request_rec *r, request_rec *br,
+                           const wxv_dir_conf *conf, wxv_req_state *st)
 {
     const char *const *tokens = (const char *const *)conf->tokens->elts;
-    const wx_aes_key_t *keys = (const wx_aes_key_t *)conf->keys->elts;
     const char *enc;
-    char *body = NULL;
-    apr_size_t enclen, len = 0;
+    apr_size_t enclen;
+    wxv_http *h = NULL;
+    wx_envelope_t env = WX_ENV_XML;
+    wx_bytes_t plain, receiveid;
+    wxv_message *msg;
 
-    st->safe = 1;
-    if (wxv_crypto == NULL) {
-        st->rc = WX_NO_KEY;
-        st->why = "apr_crypto's openssl driver did not load at start-up";
-        return;
-    }
-    if (r->method_number == M_GET) {
+    if (br->method_number == M_GET && !ap_request_has_body(br)) {
         if ((st->why = wx_echo_problem(&st->q)) != NULL) {
             st->rc = WX_MALFORMED;
             return;
@@ -511,18 +630,21 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
         enclen = st->q.len[WX_P_ECHOSTR];
     }
     else {
-        int status = 0;
         wx_bytes_t e;
 
-        st->rc = wxv_read_body(r, &body, &len, &status, &st->why);
-        if (st->rc != WX_OK) {
-            if (status != 0) {
-                st->deferred = status;
+        h = wxv_read_body(br);
+        if ((st->rc = h->body_rc) != WX_OK) {
+            st->why = h->body_why;
+            if (h->body_status != 0) {
+                st->deferred = h->body_status;
                 st->deferred_r = r;
+            }
+            else {
+                goto refused;
             }
             return;
         }
-        st->rc = wx_envelope_parse(r->pool, body, len, &st->env, &e,
+        st->rc = wx_envelope_parse(r->pool, h->body, h->body_len, &env, &e,
                                    &st->why);
         if (st->rc != WX_OK) {
             goto refused;
@@ -533,17 +655,39 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
     st->rc = wx_verify_msg(&st->q, enc, enclen, tokens, conf->tokens->nelts,
                            r->request_time, wxv_max_age(conf), &st->which,
                            &st->why);
-    if (st->rc == WX_OK) {
-        st->rc = wxv_replay_check(r, st, WX_P_MSG_SIGNATURE);
-    }
     if (st->rc != WX_OK) {
         goto refused;
     }
-    st->rc = wx_decrypt(r->pool, wxv_crypto, keys, conf->keys->nelts, enc,
-                        enclen, conf->appid, &st->plain, &st->receiveid,
-                        &st->key, &st->why);
+    if (conf->keys == NULL || wxv_crypto == NULL) {
+        st->rc = WX_NO_KEY;
+        st->why = conf->keys == NULL
+                ? "msg_signature verified, but no WxEncodingAESKey is in "
+                  "effect to decrypt"
+                : "apr_crypto's openssl driver did not load at start-up";
+        goto refused;
+    }
+    st->safe = 1;
+    if ((st->rc = wxv_replay_check(r, st)) != WX_OK) {
+        goto refused;
+    }
+    st->rc = wx_decrypt(br->pool, wxv_crypto,
+                        (const wx_aes_key_t *)conf->keys->elts,
+                        conf->keys->nelts, enc, enclen, conf->appid, &plain,
+                        &receiveid, &st->key, &st->why);
     if (st->rc != WX_OK) {
         goto refused;
+    }
+    if (h == NULL) {
+        st->plain = plain;           /* WeCom's echostr: the handler's */
+    }
+    else if (h->msg == NULL) {
+        msg = apr_palloc(br->pool, sizeof(*msg));
+        msg->plain = plain;
+        msg->receiveid = receiveid;
+        msg->key = APR_ARRAY_IDX(conf->keys, st->key, wx_aes_key_t);
+        msg->token = apr_pstrdup(br->pool, tokens[st->which]);
+        msg->env = env;
+        h->msg = msg;
     }
     if (APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d, "
@@ -556,15 +700,17 @@ static void wxv_verify_safe(request_rec *r, const wxv_dir_conf *conf,
 refused:
     /* The body was read: whoever reads it next (an app another Require
      * line grants it to, or httpd discarding it) gets it as it came. */
-    if (r->method_number != M_GET) {
-        wxv_replay(r, body, len);
+    if (h != NULL && !h->body_replayed && h->body != NULL) {
+        h->body_replayed = 1;
+        wxv_replay(br, h->body, h->body_len);
     }
 }
 
 /*
  * An internal redirect or a subrequest of a request verified under the
  * same configuration inherits its verdict (the body is read only once;
- * wxv_fixups gives a redirected safe-mode POST its plaintext again).
+ * wxv_insert_filter gives a redirected safe-mode POST its plaintext
+ * again).
  */
 static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
 {
@@ -586,13 +732,18 @@ static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
 /*
  * Parse and verify r's signed query under conf, once per request: the
  * result is kept for whichever of the guard and the handler asks next.
- * Malformed input is refused before any signature is computed.
+ * Malformed input is refused before any signature is computed.  The body
+ * is judged on the request that carries it (see wxv_body_request): where
+ * keys are in effect, a body of any method, GET and HEAD included, reaches
+ * the app only as msg_signature signed it.
  */
 static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
 {
     wxv_req_state *st = ap_get_module_config(r->request_config,
                                              &wx_valid_module);
+    request_rec *br;
     const char *ctype;
+    int body;
 
     if (st != NULL || (st = wxv_inherited(r, conf)) != NULL) {
         return st;
@@ -605,13 +756,14 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     if (st->rc != WX_OK) {
         return st;
     }
+    br = wxv_body_request(r);
+    body = br->method_number != M_GET || ap_request_has_body(br);
     /*
      * WeChat posts XML or JSON.  A form body's fields would sit beside the
      * signed query in PHP's $_REQUEST and the like: another copy of the
-     * parameters that nothing signed.  (No framework reads a GET's body.)
+     * parameters that nothing signed.
      */
-    ctype = r->method_number == M_GET
-          ? NULL : apr_table_get(r->headers_in, "Content-Type");
+    ctype = body ? apr_table_get(br->headers_in, "Content-Type") : NULL;
     if (ctype != NULL
         && (ap_cstr_casecmpn(ctype, "application/x-www-form-urlencoded",
                              33) == 0
@@ -625,23 +777,18 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
      * msg_signature: safe mode, compatible mode or WeCom.  Without a key,
      * a request that also carries the plain signature (an Official
      * Account in compatible or safe mode) is checked by it and passes
-     * unchanged; WeCom's carries none.
+     * unchanged, as plain mode; WeCom's carries none, and is checked by
+     * msg_signature before its missing key is an error.
      */
-    if (st->q.val[WX_P_MSG_SIGNATURE] != NULL) {
-        if (conf->keys != NULL) {
-            wxv_verify_safe(r, conf, st);
-            return st;
-        }
-        if (st->q.val[WX_P_SIGNATURE] == NULL) {
-            st->rc = WX_NO_KEY;
-            st->why = "msg_signature without a WxEncodingAESKey in effect";
-            return st;
-        }
+    if (st->q.val[WX_P_MSG_SIGNATURE] != NULL
+        && (conf->keys != NULL || st->q.val[WX_P_SIGNATURE] == NULL)) {
+        wxv_verify_msg(r, br, conf, st);
+        return st;
     }
-    else if (conf->keys != NULL && r->method_number != M_GET) {
-        /* Where safe mode is configured, a message signed the plain way
-         * carries a body nothing signed: never hand it on as if it had
-         * been decrypted. */
+    if (conf->keys != NULL && body) {
+        /* Where safe mode is configured, a body signed the plain way is
+         * one nothing signed: never hand it on as if it had been
+         * decrypted.  (No signature is computed: none could help.) */
         st->rc = WX_MALFORMED;
         st->why = "msg_signature missing, and a WxEncodingAESKey is in "
                   "effect";
@@ -651,7 +798,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                              conf->tokens->nelts, r->request_time,
                              wxv_max_age(conf), &st->which, &st->why);
     if (st->rc == WX_OK) {
-        st->rc = wxv_replay_check(r, st, WX_P_SIGNATURE);
+        st->rc = wxv_replay_check(r, st);
     }
     if (st->rc == WX_OK && APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
@@ -728,8 +875,7 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
     wxv_reply_ctx *ctx = f->ctx;
-    wxv_req_state *st;
-    const wxv_dir_conf *conf;
+    const wxv_message *msg;
     const char *parts[4];
     char sig[WX_SIG_HEX_LEN + 1], nonce[WX_REPLY_NONCE_LEN + 1], ts[32];
     char *body, *b64, *out;
@@ -749,8 +895,7 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         return ap_pass_brigade(f->next, bb);
     }
-    st = ctx->st;
-    conf = st->conf;
+    msg = ctx->msg;
     for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
          e = APR_BUCKET_NEXT(e)) {
         const char *data;
@@ -806,9 +951,8 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
         return ap_pass_brigade(f->next, ctx->bb);
     }
 
-    rv = wx_encrypt(r->pool, wxv_crypto,
-                    &((const wx_aes_key_t *)conf->keys->elts)[st->key], NULL,
-                    body, len, st->receiveid.p, st->receiveid.n, &b64, &why);
+    rv = wx_encrypt(r->pool, wxv_crypto, &msg->key, NULL, body, len,
+                    msg->receiveid.p, msg->receiveid.n, &b64, &why);
     if (rv != APR_SUCCESS) {
         return wxv_reply_fail(f, bb, rv, why);
     }
@@ -817,12 +961,12 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     now = (apr_int64_t)apr_time_sec(apr_time_now());
     apr_snprintf(ts, sizeof(ts), "%" APR_INT64_T_FMT, now);
-    parts[0] = APR_ARRAY_IDX(conf->tokens, st->which, const char *);
+    parts[0] = msg->token;
     parts[1] = ts;
     parts[2] = nonce;
     parts[3] = b64;
     wx_signature(sig, parts, 4);
-    out = wx_envelope_reply(r->pool, st->env, b64, sig, now, nonce, &outlen);
+    out = wx_envelope_reply(r->pool, msg->env, b64, sig, now, nonce, &outlen);
     if (out == NULL) {
         return wxv_reply_fail(f, bb, APR_ENOMEM, "jansson failed");
     }
@@ -857,11 +1001,23 @@ static int wxv_handler(request_rec *r)
     if (r->method_number != M_GET) {
         /* httpd builds Allow from allowed_methods; GET brings HEAD along. */
         ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
-        /* The stock 405 page would repeat the request's method. */
-        ap_custom_response(r, HTTP_METHOD_NOT_ALLOWED,
-                           "This URL answers GET and HEAD only.\n");
+        wxv_plain_page(r, HTTP_METHOD_NOT_ALLOWED);
         wxv_outcome(r, WX_METHOD, NULL);
         return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (ap_request_has_body(wxv_body_request(r))) {
+        /* WeChat's verification GET has no body; one with a body is
+         * nobody's, and is not read (a guard in front may have). */
+        static const char why[] = "a verification GET has a body";
+
+        st = ap_get_module_config(r->request_config, &wx_valid_module);
+        if (st != NULL) {
+            wxv_finish(r, st, WX_MALFORMED, why);
+        }
+        else {
+            wxv_outcome(r, WX_MALFORMED, why);
+        }
+        return HTTP_BAD_REQUEST;
     }
 
     conf = ap_get_module_config(r->per_dir_config, &wx_valid_module);
@@ -932,6 +1088,8 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     if (st->rc == WX_OK) {
         return AUTHZ_GRANTED;
     }
+    /* Only a request that verified gets here (wxv_verify_msg): WeChat's,
+     * and the admin must act. */
     if (st->rc == WX_NO_KEY) {
         return AUTHZ_GENERAL_ERROR;
     }
@@ -942,22 +1100,23 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     }
     /* 400, 413, 503 (and httpd's own answer to a body it could not read)
      * are statuses authz cannot give: granted here, wxv_fixups refuses the
-     * request before any handler sees it. */
+     * request before any handler sees it.  Everything else is a plain
+     * denial, which another Require line may outvote. */
     return st->deferred ? AUTHZ_GRANTED : AUTHZ_DENIED;
 }
 
 /*
  * Runs for every request, after authz and before any handler: the
- * guard's refusals that authz could not express (see above), and the
- * plaintext of a decrypted message for the request that will run the
- * handler: the one the guard verified, or an internal redirect of it
- * (which httpd may not send through authz again, in one configuration).
+ * guard's refusals that authz could not express (see above); the note of
+ * an internal redirect of a judged request; a decrypted message's query
+ * and headers as plain mode's.
  */
 static int wxv_fixups(request_rec *r)
 {
     wxv_req_state *st = ap_get_module_config(r->request_config,
                                              &wx_valid_module);
     request_rec *prev;
+    wxv_http *h;
 
     if (st == NULL) {
         for (prev = r->prev; prev != NULL && st == NULL; prev = prev->prev) {
@@ -972,13 +1131,33 @@ static int wxv_fixups(request_rec *r)
             st->logged ? st->logged_rc : st->rc));
     }
     if (st->deferred && st->deferred_r == r) {
+        if (st->deferred == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            wxv_plain_page(r, st->deferred);
+        }
         return st->deferred;
     }
-    if (st->safe && st->rc == WX_OK && r->method_number != M_GET
-        && r->main == NULL) {
-        wxv_attach(r, st);
+    if (r->main == NULL && (h = wxv_http_of(r, 0)) != NULL
+        && h->msg != NULL) {
+        wxv_as_plain(r, h->msg);
     }
     return DECLINED;
+}
+
+/*
+ * Just before a handler runs: the plaintext of a decrypted message, for
+ * the request that runs it: the one the guard verified, the main request
+ * mod_dir turned into its verified subrequest, or an internal redirect
+ * (which httpd may not send through authz again, in one configuration).
+ * Never for a subrequest: the body is the main request's.
+ */
+static void wxv_insert_filter(request_rec *r)
+{
+    wxv_http *h;
+
+    if (r->main == NULL && (h = wxv_http_of(r, 0)) != NULL
+        && h->msg != NULL) {
+        wxv_attach(r, h->msg);
+    }
 }
 
 static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
@@ -1059,11 +1238,10 @@ static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
  */
 static int wxv_log_transaction(request_rec *r)
 {
-    wxv_req_state *st = ap_get_module_config(r->request_config,
-                                             &wx_valid_module);
     const char *note = apr_table_get(r->notes, WXV_NOTE);
     const request_rec *last = r;
-    wxv_srv_conf *sc;
+    const wxv_srv_conf *sc;
+    wxv_http *h;
     int i, locked;
 
     if (note != NULL && wxv_counters != NULL) {
@@ -1074,7 +1252,7 @@ static int wxv_log_transaction(request_rec *r)
             }
         }
     }
-    if (st == NULL || !st->stored) {
+    if ((h = wxv_http_of(r, 0)) == NULL || !h->claimed) {
         return DECLINED;
     }
     while (last->next != NULL) {
@@ -1083,17 +1261,17 @@ static int wxv_log_transaction(request_rec *r)
     if (ap_is_HTTP_SUCCESS(last->status)) {
         return DECLINED;
     }
-    sc = ap_get_module_config(r->server->module_config, &wx_valid_module);
+    sc = h->claim_sc;
     locked = wxv_mutex != NULL
              && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
     if (!locked || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
-        sc->cache->remove(sc->inst, r->server, st->replay_id, WX_SIG_LEN,
+        sc->cache->remove(sc->inst, r->server, h->claim_id, WX_SIG_LEN,
                           r->pool);
         if (locked) {
             apr_global_mutex_unlock(wxv_mutex);
         }
     }
-    st->stored = 0;
+    h->claimed = 0;
     return DECLINED;
 }
 
@@ -1459,6 +1637,7 @@ static void wxv_register_hooks(apr_pool_t *p)
     ap_hook_post_config(wxv_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_insert_filter(wxv_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wxv_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(wxv_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);

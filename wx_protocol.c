@@ -798,29 +798,33 @@ apr_int64_t wx_timestamp_value(const wx_query_t *q)
     return t;
 }
 
-void wx_replay_id(const wx_query_t *q, wx_param_t sigp,
+void wx_replay_id(const wx_query_t *q, const char *token,
                   unsigned char id[WX_SIG_LEN])
 {
-    static const wx_param_t parts[3] = {
-        WX_P_TIMESTAMP, WX_P_NONCE, WX_P_SIGNATURE
-    };
+    static const char domain[] = "wx-replay";
     apr_sha1_ctx_t ctx;
+    wx_bytes_t parts[3];
     unsigned char len[4];
     int i;
 
+    parts[0].p = token;
+    parts[0].n = strlen(token);
+    parts[1].p = q->val[WX_P_TIMESTAMP];
+    parts[1].n = q->len[WX_P_TIMESTAMP];
+    parts[2].p = q->val[WX_P_NONCE];
+    parts[2].n = q->len[WX_P_NONCE];
     apr_sha1_init(&ctx);
-    apr_sha1_update_binary(&ctx, (const unsigned char *)wx_param_names[sigp],
-                           (unsigned int)strlen(wx_param_names[sigp]) + 1);
+    apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
+                           sizeof(domain));
     for (i = 0; i < 3; i++) {
-        wx_param_t p = i == 2 ? sigp : parts[i];
-        apr_size_t n = q->len[p];
+        apr_size_t n = parts[i].p ? parts[i].n : 0;
         len[0] = (unsigned char)(n >> 24);
         len[1] = (unsigned char)(n >> 16);
         len[2] = (unsigned char)(n >> 8);
         len[3] = (unsigned char)n;
         apr_sha1_update_binary(&ctx, len, 4);
         if (n > 0) {
-            apr_sha1_update_binary(&ctx, (const unsigned char *)q->val[p],
+            apr_sha1_update_binary(&ctx, (const unsigned char *)parts[i].p,
                                    (unsigned int)n);
         }
     }

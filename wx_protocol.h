@@ -171,12 +171,15 @@ wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
 apr_int64_t wx_timestamp_value(const wx_query_t *q);
 
 /*
- * The replay cache's key for a query that verified: sha1 over the name of
- * the signing parameter (sigp: signature or msg_signature), timestamp,
- * nonce and the signature itself, each length-prefixed.  Two requests get
- * the same id only if they carry the same signed values.
+ * The replay cache's key for a query that verified under token: sha1 over
+ * the token, the timestamp and the nonce as sent, each length-prefixed.
+ * That triple is what WeChat signs, plainly (signature) and, with the
+ * ciphertext, in msg_signature: one key for both, so a triple used once
+ * in either way is used up for the other too (a safe-mode POST's plain
+ * signature replayed on a GET).  Scoped by the token, so accounts that
+ * share a cache never meet; not derivable without it.
  */
-void wx_replay_id(const wx_query_t *q, wx_param_t sigp,
+void wx_replay_id(const wx_query_t *q, const char *token,
                   unsigned char id[WX_SIG_LEN]);
 
 /*

@@ -166,7 +166,7 @@ check(name => 'WeCom verification, stale',
 check(name => 'WeCom verification where no key is set',
       url => '/wecom-nokey?' . wecom_query(key => $key{cur}, msg => 'x'),
       status => 500, note => 'no-key', level => 'error',
-      why => 'msg_signature without a WxEncodingAESKey in effect');
+      why => 'msg_signature verified, but no WxEncodingAESKey is in effect to decrypt');
 $res = check(name => 'a plain verification GET where a key is set',
              url => '/wecom?' . signed_query(token => 'WeComTok3n',
                                              echostr => 'plain+echo'),

@@ -510,7 +510,7 @@ static void test_envelopes(void)
  * Thousands of namespace declarations, on the root and behind the CDATA-
  * in-a-PI trick: refused as attributes and as a processing instruction,
  * never handed to a namespace-resolving tree builder (apr_xml's was
- * quadratic in them; t/unit/xml_cost.t counts the instructions).
+ * quadratic in them; t/unit/xml_cost.pl counts the instructions).
  */
 static void test_envelope_floods(void)
 {

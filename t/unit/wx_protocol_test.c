@@ -507,22 +507,33 @@ static void test_replay_id(void)
     parse("nonce=1", &b, &why);
     is_int((long)wx_timestamp_value(&b), -1, "no timestamp: -1");
 
-    wx_replay_id(&a, WX_P_SIGNATURE, ia);
+    wx_replay_id(&a, "Tok3n", ia);
     parse("nonce=n1&timestamp=0001714036504&x=y&signature=0123", &b, &why);
-    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    wx_replay_id(&b, "Tok3n", ib);
     ok(memcmp(ia, ib, WX_SIG_LEN) == 0,
        "replay id: same signed values, same id (order, other params)");
+    parse("msg_signature=4567&timestamp=0001714036504&nonce=n1", &b, &why);
+    wx_replay_id(&b, "Tok3n", ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) == 0,
+       "replay id: the same triple under msg_signature, the same id");
+    wx_replay_id(&a, "Tok3nB", ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) != 0, "replay id: another token");
     parse("signature=0123&timestamp=0001714036504&nonce=n2", &b, &why);
-    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    wx_replay_id(&b, "Tok3n", ib);
     ok(memcmp(ia, ib, WX_SIG_LEN) != 0, "replay id: another nonce");
+    parse("signature=0123&timestamp=1714036504&nonce=n1", &b, &why);
+    wx_replay_id(&b, "Tok3n", ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) != 0,
+       "replay id: the timestamp as sent (another signed string)");
     /* Lengths are part of it: moving a byte between fields changes it. */
     parse("signature=0123&timestamp=000171403650&nonce=4n1", &b, &why);
-    wx_replay_id(&b, WX_P_SIGNATURE, ib);
+    wx_replay_id(&b, "Tok3n", ib);
     ok(memcmp(ia, ib, WX_SIG_LEN) != 0, "replay id: fields are delimited");
-    parse("msg_signature=0123&timestamp=0001714036504&nonce=n1", &b, &why);
-    wx_replay_id(&b, WX_P_MSG_SIGNATURE, ib);
+    wx_replay_id(&a, "Tok3n0", ia);
+    parse("signature=0123&timestamp=001714036504&nonce=n1", &b, &why);
+    wx_replay_id(&b, "Tok3n", ib);
     ok(memcmp(ia, ib, WX_SIG_LEN) != 0,
-       "replay id: msg_signature is another name space");
+       "replay id: the token is delimited too");
 }
 
 static void test_names(void)

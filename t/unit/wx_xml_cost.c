@@ -1,6 +1,6 @@
 /*
  * One call of wx_envelope_parse() on a hostile body of a given shape and
- * size, for t/unit/xml_cost.t to count its instructions under callgrind:
+ * size, for t/unit/xml_cost.pl to count its instructions under callgrind:
  *
  *   build/wx_xml_cost SHAPE BYTES
  *
