@@ -358,6 +358,21 @@ static request_rec *wxv_body_request(request_rec *r)
     return r;
 }
 
+/*
+ * Whether r's request line came with a body: a Transfer-Encoding or a
+ * Content-Length over 0.  Unlike ap_request_has_body(), a HEAD counts:
+ * httpd reads its body as any other for whatever asks (mod_proxy,
+ * php-fpm's php://input).
+ */
+static int wxv_has_body(const request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t n;
+
+    return apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
+           || (cl != NULL && (!ap_parse_strict_length(&n, cl) || n > 0));
+}
+
 /* The wxv_http of r's HTTP request, made on first use when make is set. */
 static wxv_http *wxv_http_of(request_rec *r, int make)
 {
@@ -621,7 +636,7 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
     wx_bytes_t plain, receiveid;
     wxv_message *msg;
 
-    if (br->method_number == M_GET && !ap_request_has_body(br)) {
+    if (br->method_number == M_GET && !wxv_has_body(br)) {
         if ((st->why = wx_echo_problem(&st->q)) != NULL) {
             st->rc = WX_MALFORMED;
             return;
@@ -757,7 +772,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
         return st;
     }
     br = wxv_body_request(r);
-    body = br->method_number != M_GET || ap_request_has_body(br);
+    body = br->method_number != M_GET || wxv_has_body(br);
     /*
      * WeChat posts XML or JSON.  A form body's fields would sit beside the
      * signed query in PHP's $_REQUEST and the like: another copy of the
@@ -1005,7 +1020,7 @@ static int wxv_handler(request_rec *r)
         wxv_outcome(r, WX_METHOD, NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    if (ap_request_has_body(wxv_body_request(r))) {
+    if (wxv_has_body(wxv_body_request(r))) {
         /* WeChat's verification GET has no body; one with a body is
          * nobody's, and is not read (a guard in front may have). */
         static const char why[] = "a verification GET has a body";

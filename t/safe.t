@@ -60,13 +60,15 @@ sub check {
         $req->header('Content-Length' => length $c{body});
         $req->header('Content-Type' => $c{ctype} // 'text/xml');
     }
-    my $res = $ua->request($req);
+    my $res = $c{raw} ? raw_request($method, $c{url}, $c{body}) : $ua->request($req);
     is($res->code, $c{status}, "$c{name}: $c{status}");
-    my ($path) = $c{url} =~ m{^([^?]*)};
+    # What httpd logs as %U: mod_dir turns /dir/ into /dir/index.php.
+    my ($path) = ($c{logpath} // $c{url}) =~ m{^([^?]*)};
     is(note_since($nm, $method, $path) // '', "$method $path $c{status} $c{note}",
        "$c{name}: note '$c{note}'");
     if ($c{why}) {
-        like(wx_line($lm, $c{level} // 'info'), qr/ \Q$c{note}: $c{why}, for $path\E$/,
+        my $for = $c{whypath} // $path;
+        like(wx_line($lm, $c{level} // 'info'), qr/ \Q$c{note}: $c{why}, for $for\E$/,
              "$c{name}: logs '$c{why}'");
     }
     return $res;
@@ -256,6 +258,21 @@ sub open_reply {
     is($m2, $m1, "$a{name}: both oracles decrypt the reply alike");
     is($id1, $a{id}, "$a{name}: reply receiveid");
     return $m1;
+}
+
+# Any method with a body, written byte for byte (LWP sends no body with a
+# HEAD): an HTTP::Response.
+sub raw_request {
+    my ($method, $url, $body) = @_;
+    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
+    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
+        or die "connect: $!";
+    print $sock "$method $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
+              . "X-Wx-Seq: " . WxTest::_next_seq() . "\r\n"
+              . "Content-Type: text/xml\r\nContent-Length: " . length($body)
+              . "\r\n\r\n$body";
+    my $resp = do { local $/; <$sock> } // '';
+    return HTTP::Response->parse($resp =~ s{^HTTP/\d\.\d }{}r);
 }
 
 # A POST written byte for byte (chunked, or read back whole however many
@@ -488,6 +505,177 @@ refused(name => 'XML with a DOCTYPE', path => '/safe',
        'PHP: $_GET has neither');
     is(decode_base64($seen_by_php->{body} // ''), $plain_xml,
        'PHP: php://input is the plaintext, byte-exact');
+}
+
+# -- What an attacker tried: each a regression ---------------------------------
+
+# A safe-mode POST's plain signature, timestamp and nonce, reused on a GET
+# (and a HEAD) with a forged body: a body where keys are in effect needs
+# msg_signature, whatever the method.
+{
+    my $forged = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"
+               . "<Content><![CDATA[forged]]></Content></xml>";
+    for my $target (['/safe', 'the proxied app'], ['/php/safe.php', 'PHP']) {
+        my ($path, $who) = @$target;
+        my ($url, undef, $seen) = safe_post(path => $path,
+            token => $path eq '/safe' ? 'SafeTok3n' : 'PhpSafeTok3n',
+            id => $path eq '/safe' ? $appid : 'wxphp0123456789abc');
+        my $plain_url = "$path?$seen";
+        for my $method (qw(GET HEAD)) {
+            my $before = n_hits();
+            my $fpm_before = scalar @{ $fpm->fpm_hits };
+            check(name => "$method with a forged body to $who", method => $method,
+                  raw => $method eq 'HEAD',
+                  url => $plain_url, body => $forged, status => 403,
+                  note => 'malformed',
+                  why => 'msg_signature missing, and a WxEncodingAESKey is in effect');
+            is(n_hits(), $before, "$method with a forged body to $who: the app saw nothing");
+            is(scalar @{ $fpm->fpm_hits }, $fpm_before,
+               "$method with a forged body to $who: php-fpm ran nothing");
+        }
+    }
+    # A genuine envelope sent by GET verifies and decrypts: then the
+    # handler, which answers verification GETs only, refuses the body (it
+    # would otherwise echo a decrypted message).
+    my ($url, $body) = safe_post(path => '/safe');
+    my $before = n_hits();
+    $res = check(name => 'a genuine envelope by GET', method => 'GET', url => $url,
+                 body => $body, status => 400, note => 'malformed',
+                 why => 'a verification GET has a body');
+    unlike($res->content, qr/ToUserName|gh_1/, 'a genuine envelope by GET: no plaintext echoed');
+    is(n_hits(), $before, 'a genuine envelope by GET: the app saw nothing');
+}
+
+# The guard on <Files index.php>, a POST to the directory: judged on the
+# POST's body, not on mod_dir's bodiless GET look-up.
+{
+    my %dir = (path => '/dirindex/', token => 'DirTok3n', id => 'wxdir01234567890ab');
+    my ($url, $body, $seen) = safe_post(%dir, lib => 'wecom');
+    my $fpm_before = scalar @{ $fpm->fpm_hits };
+    $res = check(name => 'DirectoryIndex, a genuine safe-mode POST', method => 'POST',
+                 url => $url, body => $body, status => 200, note => 'ok',
+                 logpath => '/dirindex/index.php');
+    my $reply = open_reply($res, name => 'DirectoryIndex', token => 'DirTok3n',
+                           key => $key{cur}, id => 'wxdir01234567890ab', env => 'xml');
+    my $php = eval { JSON::PP->new->decode($reply) } // {};
+    is(decode_base64($php->{body} // ''), $plain_xml,
+       'DirectoryIndex: index.php read the plaintext');
+    is($php->{query}, $seen, 'DirectoryIndex: the query without msg_signature');
+    is(scalar @{ $fpm->fpm_hits }, $fpm_before + 1, 'DirectoryIndex: PHP ran once');
+
+    my (undef, undef, $seen2) = safe_post(%dir);
+    $fpm_before = scalar @{ $fpm->fpm_hits };
+    check(name => 'DirectoryIndex, a forged POST under a plain signature',
+          method => 'POST', url => "/dirindex/?$seen2",
+          body => '<xml><Content>forged</Content></xml>', status => 403,
+          note => 'malformed', whypath => '/dirindex/index.php',
+          why => 'msg_signature missing, and a WxEncodingAESKey is in effect');
+    is(scalar @{ $fpm->fpm_hits }, $fpm_before, 'DirectoryIndex, forged: PHP ran nothing');
+    ($url, $body) = safe_post(%dir, tamper => $flip);
+    check(name => 'DirectoryIndex, a tampered Encrypt', method => 'POST', url => $url,
+          body => $body, status => 403, note => 'bad-signature',
+          whypath => '/dirindex/index.php',
+          why => 'msg_signature does not match the WxToken');
+    is(scalar @{ $fpm->fpm_hits }, $fpm_before, 'DirectoryIndex, tampered: PHP ran nothing');
+}
+
+# msg_signature where no key is in effect: verified first (it needs only
+# the token), so only a request that verified is a 500, and an error.
+{
+    my $ts = time;
+    my $echo = 'P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp';
+    my $echo_raw = 'P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp';
+    my $good = sign('WeComTok3n', $ts, 'n1', $echo_raw);
+    my $lm = log_mark();
+    check(name => 'handler, no key, msg_signature empty',
+          url => "/wecom-nokey?msg_signature=&timestamp=$ts&nonce=n1&echostr=$echo",
+          status => 400, note => 'malformed');
+    check(name => 'handler, no key, msg_signature forged',
+          url => "/wecom-nokey?msg_signature=" . ('0' x 40) . "&timestamp=$ts&nonce=n1&echostr=$echo",
+          status => 403, note => 'bad-signature',
+          why => 'msg_signature does not match the WxToken');
+    is(scalar(grep { !/\[wx_valid:(info|debug|trace\d)\]/ } wx_lines_since($lm)), 0,
+       'handler, no key, unsigned: nothing of ours above info');
+    check(name => 'handler, no key, msg_signature verified',
+          url => "/wecom-nokey?msg_signature=$good&timestamp=$ts&nonce=n1&echostr=$echo",
+          status => 500, note => 'no-key', level => 'error',
+          why => 'msg_signature verified, but no WxEncodingAESKey is in effect to decrypt');
+
+    my $enc = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+    my $xml = "<xml><Encrypt><![CDATA[$enc]]></Encrypt></xml>";
+    my $before = n_hits();
+    $lm = log_mark();
+    for my $c (['empty', '', 403, 'malformed'], ['forged', '1' x 40, 403, 'bad-signature']) {
+        check(name => "guard, no key, msg_signature $c->[0]", method => 'POST',
+              url => "/nokey-guard?msg_signature=$c->[1]&timestamp=$ts&nonce=n2",
+              body => $xml, status => $c->[2], note => $c->[3]);
+    }
+    is(scalar(grep { !/\[wx_valid:(info|debug|trace\d)\]/ } wx_lines_since($lm)), 0,
+       'guard, no key, unsigned: nothing of ours above info');
+    check(name => 'guard, no key, msg_signature verified', method => 'POST',
+          url => "/nokey-guard?msg_signature=" . sign('NoKeyTok3n', $ts, 'n3', $enc)
+               . "&timestamp=$ts&nonce=n3",
+          body => $xml, status => 500, note => 'no-key', level => 'error',
+          why => 'msg_signature verified, but no WxEncodingAESKey is in effect to decrypt');
+    is(n_hits(), $before, 'guard, no key: the app saw nothing');
+
+    # Require wx-signature before Require ip in <RequireAny>: our refusal
+    # is a denial, and the trusted client's grant stands.
+    for my $c (['empty', ''], ['forged', '2' x 40]) {
+        $before = n_hits();
+        check(name => "RequireAny, no key, msg_signature $c->[0]", method => 'POST',
+              url => "/nokey-any?msg_signature=$c->[1]&timestamp=$ts&nonce=n4",
+              body => $xml, status => 200,
+              note => $c->[1] eq '' ? 'malformed' : 'bad-signature');
+        is(n_hits(), $before + 1, "RequireAny, no key, $c->[0]: the trusted client got through");
+    }
+}
+
+# Content-Encoding: a body that is still encoded is not WeChat's (refused);
+# the plaintext the app gets never carries one.
+{
+    my ($url, $body) = safe_post(path => '/safe');
+    my $before = n_hits();
+    my $lm = log_mark();
+    my $req = HTTP::Request->new(POST => Apache::TestRequest::resolve_url($url));
+    $req->content($body);
+    $req->header('Content-Type' => 'text/xml', 'Content-Encoding' => 'gzip',
+                 'Content-Length' => length $body);
+    $res = $ua->request($req);
+    is($res->code, 403, 'Content-Encoding: gzip on an uncompressed envelope: 403');
+    like(wx_line($lm, 'info'),
+         qr/malformed: the request body is compressed \(Content-Encoding\), which WeChat never does/,
+         'Content-Encoding: gzip: logs why');
+    is(n_hits(), $before, 'Content-Encoding: gzip: the app saw nothing');
+
+    ($url, $body) = safe_post(path => '/safe');
+    $req = HTTP::Request->new(POST => Apache::TestRequest::resolve_url($url));
+    $req->content($body);
+    $req->header('Content-Type' => 'text/xml', 'Content-Encoding' => 'identity',
+                 'Content-Length' => length $body);
+    $res = $ua->request($req);
+    is($res->code, 200, 'Content-Encoding: identity: 200');
+    ok(!exists $app->hits->[-1]{headers}{'content-encoding'},
+       'Content-Encoding: identity: not forwarded with the plaintext');
+    is($app->hits->[-1]{body}, $plain_xml, 'Content-Encoding: identity: the plaintext');
+}
+
+# The 413 page (and the 405 page) carry nothing of the request.
+{
+    my ($url) = safe_post(path => '/safe');
+    my $big = '<xml><Encrypt>' . ('A' x 270000) . '</Encrypt></xml>';
+    for my $method (qw(POST PUT)) {
+        my $req = HTTP::Request->new($method => Apache::TestRequest::resolve_url($url));
+        $req->content($big);
+        $req->header('Content-Type' => 'text/xml', 'Content-Length' => length $big);
+        $res = $ua->request($req);
+        is($res->code, 413, "$method over the body limit: 413");
+        unlike($res->content, qr/\Q$method\E/, "$method over the body limit: the page has no method");
+        unlike($res->content, qr/msg_signature|safe/, "$method over the body limit: nor the URL");
+    }
+    $res = $ua->request(HTTP::Request->new(DELETE => Apache::TestRequest::resolve_url('/wecom?a=b')));
+    is($res->code, 405, 'DELETE to the handler: 405');
+    unlike($res->content, qr/DELETE|wecom/, 'DELETE to the handler: the page has no method, no URL');
 }
 
 $app->stop;
