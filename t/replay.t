@@ -16,6 +16,7 @@ use HTTP::Request;
 use LWP::UserAgent;
 use Time::HiRes qw(sleep);
 use WxBackend;
+use WxOracle;
 use WxServer;
 use WxTest;
 
@@ -24,6 +25,7 @@ my $app = WxBackend->start_http(WxServer::free_port(),
                                 catfile(t_logs(), 'backend-replay.jsonl'));
 my $backend = $app->{port};
 my $TOKEN = 'ReplayTok3n';
+my $AESKEY = 'CurrentKey0123456789abcdefghijklmnopqrstuvw';
 
 sub conf {
     my ($cache, $extra) = @_;
@@ -41,6 +43,13 @@ $extra
     WxMaxAge 120
     Require wx-signature
     ProxyPass "http://127.0.0.1:$backend/guarded"
+</Location>
+<Location /safe>
+    WxToken $TOKEN
+    WxMaxAge 120
+    WxEncodingAESKey $AESKEY
+    Require wx-signature
+    ProxyPass "http://127.0.0.1:$backend/safe"
 </Location>
 EOF
 }
@@ -104,6 +113,46 @@ sub counters {
     chomp @notes;
     is(join('|', @notes), 'GET /wx 403 replay|POST /guarded 403 replay',
        'note replay: the handler and the guard alike');
+}
+
+# -- one triple, two signatures ----------------------------------------------
+# A safe-mode POST carries the plain signature beside msg_signature, over
+# the same (token, timestamp, nonce): once used by the POST, the triple is
+# used up under either signature (the plain one replayed by GET, without a
+# body, would otherwise pass, as the attacker's did).
+{
+    my $s = WxServer->apache(name => 'shmcb-triple', conf => conf('shmcb'));
+    my ($ts, $nonce) = (time, int rand 1e9);
+    my $r = oracle_encrypt(lib => 'wechat', key => $AESKEY, id => 'wxany',
+                           msg => '<xml><Content>hi</Content></xml>',
+                           token => $TOKEN, timestamp => "$ts", nonce => "$nonce");
+    my $plain = "signature=" . sign($TOKEN, $ts, $nonce) . "&timestamp=$ts&nonce=$nonce";
+    my $req = HTTP::Request->new(POST => $s->base
+        . "/safe?$plain&encrypt_type=aes&msg_signature=$r->{signature}");
+    $req->content("<xml><Encrypt><![CDATA[$r->{encrypt}]]></Encrypt></xml>");
+    $req->header('Content-Type' => 'text/xml');
+    my $before = n_hits();
+    is($ua->request($req)->code, 200, 'triple: the genuine safe-mode POST: 200');
+    is(get($s, "/safe?$plain")->code, 403,
+       'triple: its plain signature by GET, no body: 403');
+    is(get($s, "/guarded?$plain")->code, 403,
+       'triple: and at a plain-mode URL of the same token: 403');
+    is(n_hits(), $before + 1, 'triple: the app got the POST only');
+    like($s->error_log, qr/WXV00015: replay: signature already used within WxMaxAge, for \/guarded$/m,
+         'triple: logged as a replay');
+    # The other way round: a plain GET first, then its triple by msg_signature.
+    ($ts, $nonce) = (time, int rand 1e9);
+    $plain = "signature=" . sign($TOKEN, $ts, $nonce) . "&timestamp=$ts&nonce=$nonce";
+    is(get($s, "/guarded?$plain")->code, 200, 'triple: a plain GET: 200');
+    $r = oracle_encrypt(lib => 'wechat', key => $AESKEY, id => 'wxany',
+                        msg => '<xml/>', token => $TOKEN, timestamp => "$ts",
+                        nonce => "$nonce");
+    $req = HTTP::Request->new(POST => $s->base
+        . "/safe?timestamp=$ts&nonce=$nonce&msg_signature=$r->{signature}");
+    $req->content("<xml><Encrypt><![CDATA[$r->{encrypt}]]></Encrypt></xml>");
+    $req->header('Content-Type' => 'text/xml');
+    is($ua->request($req)->code, 403, 'triple: then a safe-mode POST under it: 403');
+    $s->stop;
 }
 
 # -- a small shmcb, filled many times over ---------------------------------
