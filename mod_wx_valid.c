@@ -1195,6 +1195,20 @@ static const authz_provider wxv_authz_provider = {
     &wxv_authz_parse,
 };
 
+/*
+ * The arguments of a directive that holds a secret, as mod_info's
+ * /server-info and DUMP_CONFIG would show them: replaced once the
+ * directive has been processed (httpd has expanded ${VAR} by then, so
+ * the page would show the value).  The tree is read once per
+ * configuration pass; nothing after the command reads its arguments.
+ */
+static void wxv_hide_args(cmd_parms *cmd)
+{
+    if (cmd->directive != NULL) {
+        ((ap_directive_t *)cmd->directive)->args = "(hidden by mod_wx_valid)";
+    }
+}
+
 /* WxToken token [token ...]: any one may sign (rotation). */
 static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
                                  char *const argv[])
@@ -1220,6 +1234,7 @@ static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
     for (i = 0; i < argc; i++) {
         APR_ARRAY_PUSH(conf->tokens, const char *) = argv[i];
     }
+    wxv_hide_args(cmd);
     return NULL;
 }
 
@@ -1408,6 +1423,7 @@ static const char *wxv_cmd_aes_key(cmd_parms *cmd, void *dconf,
     for (i = 0; i < n; i++) {
         wx_aes_key_decode(given[i], apr_array_push(conf->keys));
     }
+    wxv_hide_args(cmd);
     wxv_keys_in_config = 1;
     return NULL;
 }
