@@ -4,15 +4,19 @@ package WxServer;
 # memcached and Redis, each on a free loopback port in a folder of its own
 # under /tmp (world-readable: as root, Apache runs as nobody).  Started and
 # stopped by the tests themselves.
+#
+# And the waits every server of the tests and of the tools (tools/bench,
+# tools/soak, t/lib/WxBackend.pm, t/package/deb.pl) goes through: each is
+# bounded, knows the pid it waits for, and says what it waited for when it
+# gives up (poll, wait_for, alive, wait_ready, stop_pid).
 use strict;
 use warnings FATAL => 'all';
 
+use Errno qw(EACCES);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(sleep);
-
-use Apache::Test ();
+use POSIX qw(WNOHANG _exit);
+use Time::HiRes qw(sleep time);
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -20,15 +24,181 @@ sub free_port {
     return $s->sockport;
 }
 
-sub wait_port {
-    my ($port, $up) = @_;
-    for (1 .. 200) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-        close $s if $s;
-        return 1 if !!$s == !!$up;
+# -- waits that end ---------------------------------------------------------
+
+# $cond every 50 ms until it returns true (then that value), for $secs s
+# at most (then 0).
+sub poll {
+    my ($secs, $cond) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return 0 if time >= $end;
         sleep 0.05;
     }
-    die "127.0.0.1:$port did not go " . ($up ? 'up' : 'down');
+}
+
+# The same, or die: "$what: not after $secs s".
+sub wait_for {
+    my ($secs, $what, $cond) = @_;
+    return poll($secs, $cond) || die "$what: not after $secs s\n";
+}
+
+# /proc/$pid/stat: (state, parent pid), or () if there is no such process.
+sub _stat {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return ();
+    return (<$fh> // '') =~ /^\d+ \(.*\) (\S) (\d+) / ? ($1, $2) : ();
+}
+
+# Is $pid a process that runs (not a zombie: an orphan's may linger where
+# PID 1 reaps nothing)?  A child of ours that has ended is reaped here.
+sub alive {
+    my ($pid) = @_;
+    return 0 unless $pid;
+    my ($state) = _stat($pid);
+    return 1 if defined $state && $state !~ /^[ZX]$/;
+    local $?;
+    waitpid $pid, WNOHANG;
+    return 0;
+}
+
+# $pid and its descendants, as they are now.
+sub tree {
+    my ($pid) = @_;
+    my %kids;
+    opendir my $dh, '/proc' or return ($pid);
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        my (undef, $ppid) = _stat($p);
+        push @{ $kids{$ppid} }, $p if defined $ppid;
+    }
+    my @all = ($pid);
+    for (my $i = 0; $i < @all; $i++) {
+        push @all, @{ $kids{ $all[$i] } // [] };
+    }
+    return @all;
+}
+
+# The pid a pid file names, if it names one.
+sub pidfile {
+    my ($file) = @_;
+    open my $fh, '<', $file or return undef;
+    return (<$fh> // '') =~ /^(\d+)\n/ ? $1 : undef;
+}
+
+sub port_answers {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
+    close $s if $s;
+    return !!$s;
+}
+
+# Nothing may answer on $port before a server of ours starts there: the
+# one before must be gone, not merely quiet.
+sub port_free {
+    my ($port, $what) = @_;
+    die "$what: 127.0.0.1:$port answers before it started: another server "
+      . "is there (one left over from an earlier run?)\n"
+        if port_answers($port);
+}
+
+# Does $pid hold the socket listening on $port (any local address)?  Only
+# where its fds can be read (not another user's process, unless root).
+sub listens {
+    my ($pid, $port) = @_;
+    my %inode;
+    for my $table ('/proc/net/tcp', '/proc/net/tcp6') {
+        open my $fh, '<', $table or next;
+        while (my $l = <$fh>) {
+            my @f = split ' ', $l;
+            $inode{ $f[9] } = 1 if @f > 9 && $f[3] eq '0A'
+                && $f[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
+        }
+    }
+    opendir my $dh, "/proc/$pid/fd" or return $! == EACCES;
+    return scalar grep {
+        (readlink("/proc/$pid/fd/$_") // '') =~ /^socket:\[(\d+)\]$/
+            && $inode{$1}
+    } readdir $dh;
+}
+
+# Until the server $o{what} is up, $o{secs} (10) s at most: its pid
+# ($o{pid}, or, for a server that detaches, the one its pid file names)
+# runs, its pid file $o{pidfile} (if it has one) names that pid, that pid
+# listens on $o{port}, and a connection there is answered.  Dies at once if
+# the pid $o{pid} ends; the message names $o{log}.  Returns the pid.
+sub wait_ready {
+    my (%o) = @_;
+    my $what = "$o{what} (" . ($o{pid} ? "pid $o{pid}, " : '')
+             . "port $o{port}" . ($o{log} ? "; see $o{log}" : '') . ')';
+    return wait_for($o{secs} // 10, "$what: not ready", sub {
+        die "$what: ended before it was ready\n"
+            if $o{pid} && !alive($o{pid});
+        my $pid = $o{pidfile} ? pidfile($o{pidfile}) : $o{pid};
+        return 0 unless $pid && (!$o{pid} || $pid == $o{pid}) && alive($pid);
+        return listens($pid, $o{port}) && port_answers($o{port})
+            ? $pid : 0;
+    });
+}
+
+# Stop $o{pid}, which $o{what} names, and the processes it started: after
+# $o{grace} s (0) for it to end by itself, SIGTERM; $o{secs} (20) s for
+# it and its descendants to go; then SIGKILL to all of them, with a
+# warning, and 10 s more, or die.  True if no SIGKILL was needed.
+sub stop_pid {
+    my (%o) = @_;
+    my ($pid, $secs) = ($o{pid}, $o{secs} // 20);
+    my $what = "$o{what} (pid $pid)";
+    return 1 unless alive($pid);
+    my @procs = tree($pid);
+    my $gone = sub { !grep { alive($_) } @procs };
+    if ($o{grace}) {
+        return 1 if poll($o{grace}, $gone);
+        warn "$what: still there $o{grace} s on; SIGTERM\n";
+    }
+    kill 'TERM', $pid;
+    return 1 if poll($secs, $gone);
+    my %seen;
+    @procs = grep { !$seen{$_}++ && alive($_) } @procs, tree($pid);
+    warn "$what: still there $secs s after SIGTERM; SIGKILL to @procs\n";
+    kill 'KILL', @procs;
+    poll(10, $gone) or die "$what: still there 10 s after SIGKILL\n";
+    return 0;
+}
+
+# fork and exec @{ $o{cmd} }, stdout and stderr to $o{log} (or /dev/null),
+# after $o{setup}->() in the child; its pid, once it has exec'd (until
+# then the child is a copy of this process, with its sockets).  A child
+# that cannot get there tells the parent, who dies with its message, and
+# leaves at once, running no END or DESTROY of the parent's.
+sub spawn {
+    my (%o) = @_;
+    pipe(my $r, my $w) or die "pipe: $!";    # both close on exec
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        close $r;
+        eval {
+            open(STDOUT, '>', $o{log} // '/dev/null') or die "$o{log}: $!\n";
+            open(STDERR, '>&', \*STDOUT) or die "stderr: $!\n";
+            $o{setup}->() if $o{setup};
+            no warnings 'exec';    # (fatal, in this file)
+            exec { $o{cmd}[0] } @{ $o{cmd} };
+            die "exec $o{cmd}[0]: $!\n";
+        };
+        print $w $@;
+        close $w;
+        _exit(127);
+    }
+    close $w;
+    my $err = do { local $/; <$r> } // '';
+    close $r;
+    if ($err ne '') {
+        local $?;
+        waitpid $pid, 0;
+        die $err;
+    }
+    return $pid;
 }
 
 sub _dir {
@@ -44,6 +214,7 @@ sub _dir {
 # (/server-status) and logs "%m %U %>s %{wx-valid}n" to note_log.
 sub apache {
     my ($class, %o) = @_;
+    require Apache::Test;
     my $cfg = Apache::Test::config();
     my $httpd = $cfg->{vars}{httpd};
     my $libexec = $cfg->apxs('LIBEXECDIR');
@@ -82,11 +253,14 @@ CustomLog "$dir/note_log" wxnote
 $conf
 EOF
     close $fh;
-    my $self = bless { dir => $dir, port => $port, httpd => $httpd }, $class;
+    my $self = bless { dir => $dir, port => $port, httpd => $httpd,
+                       name => "apache $o{name}", parent => $$ }, $class;
     my $out = `'$httpd' -f '$dir/httpd.conf' -k start 2>&1`;
     die "apache $o{name} did not start: $out" if $?;
-    wait_port($port, 1);
-    $self->{up} = 1;
+    # -k start returns before the server it detached writes its pid file.
+    $self->{pid} = wait_ready(what => $self->{name}, port => $port,
+                              pidfile => "$dir/httpd.pid",
+                              log => "$dir/error_log");
     return $self;
 }
 
@@ -101,14 +275,12 @@ sub error_log {
     return <$fh> // '';
 }
 
+# Stopped when its master and all its children are gone (their last
+# access log lines written).
 sub stop {
     my ($self) = @_;
-    return unless $self->{up};
-    system("'$self->{httpd}' -f '$self->{dir}/httpd.conf' -k stop >/dev/null 2>&1");
-    wait_port($self->{port}, 0);
-    # the pid file goes when the last child has gone
-    for (1 .. 100) { last unless -e "$self->{dir}/httpd.pid"; sleep 0.05 }
-    $self->{up} = 0;
+    my $pid = delete $self->{pid} or return;
+    stop_pid(what => $self->{name}, pid => $pid);
 }
 
 # memcached or redis-server in the foreground, as a child of the test.
@@ -119,7 +291,7 @@ sub _daemon {
     s/\@PORT\@/$port/g for @cmd;
     s/\@DIR\@/$dir/g for @cmd;
     my $self = bless { port => $port, cmd => \@cmd, dir => $dir,
-                       parent => $$ }, $class;
+                       name => $name, parent => $$ }, $class;
     $self->start;
     return $self;
 }
@@ -140,32 +312,27 @@ sub redis {
 
 sub port { $_[0]{port} }
 
+# (Again after kill_daemon: the one before is gone by then.)
 sub start {
     my ($self) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        exec @{ $self->{cmd} } or die "exec $self->{cmd}[0]: $!";
-    }
-    $self->{pid} = $pid;
-    wait_port($self->{port}, 1);
+    die "$self->{name} (pid $self->{pid}) runs already\n" if $self->{pid};
+    my $log = "$self->{dir}/output.log";
+    $self->{pid} = spawn(cmd => $self->{cmd}, log => $log);
+    wait_ready(what => $self->{name}, pid => $self->{pid},
+               port => $self->{port}, log => $log);
 }
 
 sub kill_daemon {
     my ($self) = @_;
-    return unless $self->{pid};
-    kill 'TERM', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-    wait_port($self->{port}, 0);
+    my $pid = delete $self->{pid} or return;
+    stop_pid(what => $self->{name}, pid => $pid);
 }
 
 sub DESTROY {
     my ($self) = @_;
     local $?;
     # Not in a forked child (tools/bench forks to exec valgrind).
-    return if $self->{parent} && $self->{parent} != $$;
+    return if $self->{parent} != $$;
     if ($self->{httpd}) { $self->stop } else { $self->kill_daemon }
 }
 
