@@ -10,20 +10,12 @@ use File::Spec::Functions qw(catfile);
 use IO::Socket::INET;
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(sleep);
+use POSIX qw(_exit);
 
-sub _wait_port {
-    my ($port) = @_;
-    for (1 .. 100) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-        if ($s) { close $s; return 1 }
-        sleep 0.05;
-    }
-    die "nothing listens on 127.0.0.1:$port";
-}
+use WxServer ();    # its waits: bounded, by pid
 
-# The recording HTTP app on $port; its record is $file (JSON lines).
+# The recording HTTP app on $port; its record is $file (JSON lines).  It
+# listens before it forks: up when this returns.
 sub start_http {
     my ($class, $port, $file) = @_;
     unlink $file;
@@ -34,9 +26,12 @@ sub start_http {
     my $pid = fork // die "fork: $!";
     if ($pid) {
         close $listen;
-        return bless { pid => $pid, file => $file, port => $port }, $class;
+        return bless { pid => $pid, file => $file, port => $port,
+                       what => "the backend app on $port", parent => $$ },
+                     $class;
     }
-    $SIG{TERM} = sub { exit 0 };
+    # A copy of the test: it must not run the test's END or DESTROYs.
+    $SIG{TERM} = sub { _exit(0) };
     # Apache may stop reading a reply (reply=big): not a reason to die.
     $SIG{PIPE} = 'IGNORE';
     while (my $c = $listen->accept) {
@@ -80,7 +75,7 @@ sub start_http {
                . "Connection: close\r\n\r\n$reply";
         close $c;
     }
-    exit 0;
+    _exit(0);
 }
 
 # Every request the app has seen so far: [{method, target, headers, body}].
@@ -122,15 +117,16 @@ access.format = "%m %{REQUEST_URI}e %s"
 clear_env = no
 EOF
     close $fh;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', catfile($dir, 'stderr.log');
-        exec $bin, '-F', '-y', $conf, '-c', '/dev/null'
-            or die "exec $bin: $!";
-    }
-    _wait_port($port);
-    return bless { pid => $pid, file => $access, port => $port }, $class;
+    my $log = catfile($dir, 'stderr.log');
+    my $pid = WxServer::spawn(cmd => [$bin, '-F', '-y', $conf, '-c', '/dev/null'],
+                              log => $log);
+    my $self = bless { pid => $pid, file => $access, port => $port,
+                       what => "php-fpm on $port", parent => $$ }, $class;
+    # Up: it is the one listening on $port (a php-fpm left over from an
+    # earlier test would answer there too).  (-F writes no pid file.)
+    WxServer::wait_ready(what => $self->{what}, pid => $pid, port => $port,
+                         log => $log);
+    return $self;
 }
 
 # Lines of php-fpm's access log: one per script run.
@@ -142,14 +138,17 @@ sub fpm_hits {
     return \@l;
 }
 
+# TERM; KILL, with a warning, if it has not gone 20 s later.
 sub stop {
     my ($self) = @_;
-    return unless $self->{pid};
-    kill 'TERM', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
+    my $pid = delete $self->{pid} or return;
+    WxServer::stop_pid(what => $self->{what}, pid => $pid);
 }
 
-sub DESTROY { $_[0]->stop }
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@);
+    $self->stop if $self->{parent} == $$;
+}
 
 1;
