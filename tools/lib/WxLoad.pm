@@ -4,16 +4,19 @@ package WxLoad;
 # loopback, in a world-readable temporary folder (as root the server runs
 # as nobody, who may not read a checkout under /root).  Optionally, for
 # the bench, the same Apache with a WxReplayCache (memcached and
-# redis-server come from t/lib/WxServer.pm, as in the tests).
+# redis-server come from t/lib/WxServer.pm, as in the tests, and so do the
+# waits for a server to come up and to go).
 use strict;
 use warnings FATAL => 'all';
 
 use Digest::SHA qw(sha1_hex);
 use File::Temp qw(tempdir);
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use Scalar::Util qw(refaddr weaken);
-use Time::HiRes qw(sleep);
+
+use WxServer ();
 
 our $TOKEN = 'BenchTok3n2026';
 our $NONCE = '1514711492';
@@ -64,6 +67,7 @@ sub conf  { $_[0]{conf} }
 sub httpd { $_[0]{httpd} }
 sub base  { "http://127.0.0.1:$_[0]{port}" }
 sub port  { $_[0]{port} }
+sub pid   { $_[0]{pid} }    # the master's, while it runs
 
 # $run holds the pid file and the error log.  With the cache option, the
 # same configuration ends with the socache providers' modules, that
@@ -182,50 +186,48 @@ sub safe_post {
     return ($q, $body);
 }
 
+# httpd -k $what, with this run's pid file.
 sub ctl {
     my ($self, $what) = @_;
-    system($self->{httpd}, '-f', $self->{conf}, '-k', $what) == 0
+    system($self->{httpd}, '-f', $self->{conf},
+           '-c', qq{PidFile "$self->{pidfile}"}, '-k', $what) == 0
         or die "$self->{httpd} -k $what failed (see $self->{dir}/error_log)\n";
 }
 
-sub wait_port {
-    my ($self, $timeout) = @_;
-    for (1 .. $timeout * 20) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
-        if ($s) { close $s; return 1 }
-        sleep 0.05;
-    }
-    die "nothing listens on 127.0.0.1:$self->{port} (see $self->{dir}/error_log)\n";
-}
-
-sub wait_down {
-    my ($self) = @_;
-    for (1 .. 200) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
-        return 1 unless $s;
-        close $s;
-        sleep 0.05;
-    }
-    die "the server on $self->{port} does not stop\n";
-}
+sub what { "the Apache on 127.0.0.1:$_[0]{port} ($_[0]{conf})" }
 
 # The servers up, by address, for END.
 my %up;
 
+# Up: the master that this start's own pid file names runs, and listens
+# on the port, and answers there (-k start returns before any of that).
 sub start {
     my $s = shift;
+    die $s->what . " runs already (pid $s->{pid})\n" if $s->{pid};
+    WxServer::port_free($s->{port}, $s->what);
+    $s->{pidfile} = "$s->{dir}/httpd." . ++$s->{runs} . '.pid';
     $s->ctl('start');
-    $s->{up} = 1;
     $s->{owner} = $$;
     weaken($up{ refaddr $s } = $s);
-    $s->wait_port(10);
+    $s->{pid} = eval {
+        WxServer::wait_ready(what => $s->what, port => $s->{port},
+                             pidfile => $s->{pidfile},
+                             log => "$s->{dir}/error_log");
+    } // do {
+        my $err = $@;
+        $s->{pid} = WxServer::pidfile($s->{pidfile});
+        eval { $s->stop };
+        die $err;
+    };
 }
+
+# Stopped when the master and its children are gone: SIGTERM (what -k
+# stop sends), 30 s, then SIGKILL with a warning.  False if it took that.
 sub stop {
     my $s = shift;
-    $s->ctl('stop');
-    $s->{up} = 0;
     delete $up{ refaddr $s };
-    $s->wait_down;
+    my $pid = delete $s->{pid} or return 1;
+    return WxServer::stop_pid(what => $s->what, pid => $pid, secs => 30);
 }
 
 # A run that dies half-way leaves no server behind: here, or in END,
@@ -234,10 +236,9 @@ sub stop {
 sub DESTROY {
     my ($s) = @_;
     local ($?, $@);
-    return unless $s->{up} && $s->{owner} == $$;
-    system("$s->{httpd} -f $s->{conf} -k stop >/dev/null 2>&1");
-    $s->{up} = 0;
-    delete $up{ refaddr $s };
+    return unless $s->{pid} && $s->{owner} == $$;
+    eval { $s->stop };
+    warn $@ if $@;
 }
 END {
     local ($?, $@);
@@ -263,23 +264,28 @@ sub keepalive_requests {
            . "Accept: */*\r\n\r\n";
     $head .= $body if $method eq 'POST';
     my ($buf, @codes) = ('');
+    # More of the answer, within 60 s (a server under valgrind is slow).
+    my $sel = IO::Select->new($s);
+    my $more = sub {
+        my ($what) = @_;
+        $sel->can_read(60)
+            or die "127.0.0.1:$port: no answer in 60 s after "
+                 . scalar(@codes) . " answers\n";
+        sysread($s, $buf, 65536, length $buf)
+            or die "127.0.0.1:$port closed the connection $what\n";
+    };
     for my $path (@$paths) {
         print $s "$method $path HTTP/1.0\r\n$head" or die "send: $!";
         my $end;
         until (($end = index $buf, "\r\n\r\n") >= 0) {
-            sysread($s, $buf, 65536, length $buf)
-                or die "127.0.0.1:$port closed the connection after "
-                     . scalar(@codes) . " answers\n";
+            $more->('after ' . scalar(@codes) . ' answers');
         }
         my $h = substr $buf, 0, $end + 4, '';
         my ($code) = $h =~ m{^HTTP/1\.\d (\d{3})}
             or die "not an HTTP answer: $h\n";
         my ($len) = $h =~ /^Content-Length:\s*(\d+)\r$/mi;
         die "an answer without Content-Length:\n$h" unless defined $len;
-        while (length $buf < $len) {
-            sysread($s, $buf, 65536, length $buf)
-                or die "127.0.0.1:$port closed the connection mid-answer\n";
-        }
+        $more->('mid-answer') while length $buf < $len;
         substr $buf, 0, $len, '';
         push @codes, $code;
     }
