@@ -34,6 +34,9 @@ use File::Path qw(remove_tree);
 use POSIX qw(WNOHANG _exit);
 use Test::More;
 
+use lib "$FindBin::Bin/../lib";
+use WxServer ();    # poll, stop_pid: waits that end
+
 chdir "$FindBin::Bin/../.." or die "chdir: $!";
 my $required = ($ENV{WX_PACKAGE_TEST} // '') eq 'required';
 my $PATH     = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -44,7 +47,9 @@ sub which {
     return grep { -x "$_/$tool" } split /:/, $ENV{PATH};
 }
 
-# Run a command; its exit code and its stdout and stderr together.
+# Run a command; its exit code and its stdout and stderr together.  One
+# that has not ended in 15 minutes (the build and lintian take one or
+# two) is stopped: 124, and its output so far.
 sub run {
     my @cmd = @_;
     my $pid = open(my $fh, '-|') // die "fork: $!";
@@ -54,8 +59,24 @@ sub run {
             && exec @cmd;
         _exit(127);
     }
-    local $/;
-    my $out = <$fh> // '';
+    my $out = '';
+    my $ended = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 900;
+        while (1) {
+            my $n = sysread $fh, $out, 65536, length $out;
+            last if defined $n ? !$n : !$!{EINTR};
+        }
+        alarm 0;
+        1;
+    };
+    alarm 0;
+    if (!$ended) {
+        die $@ unless $@ eq "timeout\n";
+        WxServer::stop_pid(what => "@cmd", pid => $pid);
+        close $fh;
+        return (124, "$out\n@cmd: not ended after 900 s, stopped");
+    }
     close $fh;
     return ($? >> 8, $out);
 }
@@ -68,15 +89,8 @@ sub slurp {
     return scalar <$fh>;
 }
 
-# Ask $cond up to $tries times, $sec apart, until it is true.
-sub poll {
-    my ($tries, $sec, $cond) = @_;
-    for (1 .. $tries) {
-        return 1 if $cond->();
-        select undef, undef, undef, $sec;
-    }
-    return 0;
-}
+# $cond, every 50 ms for $secs s at most, until it is true.
+sub poll { return WxServer::poll(@_) }
 
 sub skip_or_fail {
     my ($why) = @_;
@@ -272,7 +286,7 @@ SH
     }
     close $ns_read;
     my $init;
-    poll(200, 0.05, sub {
+    poll(10, sub {
         return 1 if waitpid($ns_pid, WNOHANG) == $ns_pid;
         return 0 unless -e "$tmp/ready";
         # unshare --fork's child: PID 1 inside.
@@ -294,13 +308,17 @@ SH
     return 1;
 }
 
-# The namespaces' end: their init reads EOF and exits, and with it all.
+# The namespaces' end: their init reads EOF and exits, and with it all;
+# or, 5 s on, it and unshare are killed (and reaped, 10 s at most).
 sub teardown {
     return unless $ns_pid;
     close $ns_hold;
-    if (!poll(100, 0.05, sub { waitpid($ns_pid, WNOHANG) == $ns_pid })) {
-        kill 'KILL', $ns_init || $ns_pid;
-        waitpid $ns_pid, 0;
+    if (!poll(5, sub { !WxServer::alive($ns_pid) })) {
+        diag("the namespaces' init (pid " . ($ns_init // '?')
+             . ") has not ended 5 s after its pipe closed: SIGKILL");
+        kill 'KILL', grep { $_ } $ns_init, $ns_pid;
+        poll(10, sub { !WxServer::alive($ns_pid) })
+            or diag("unshare (pid $ns_pid) is still there 10 s after SIGKILL");
     }
     ($ns_pid, $ns_init) = ();
 }
@@ -334,17 +352,31 @@ END {
 }
 
 # The Apache processes of this test: in the overlay, every apache2 in its
-# PID namespace; on this machine, the one the pid file names.
+# PID namespace; on this machine, the one the pid file names, if it runs
+# and is an apache2 (apache2ctl start returns before the server it
+# detached writes that file: ask with poll).
 sub root_apaches {
     if ($mode eq 'overlay') {
         # (by its command line: its name is "/usr/sbin/apach", cut to 15)
         my ($rc, $out) = in_root('ps', '-eo', 'pid=,args=');
         return map { m{^\s*(\d+) (?:\S*/)?apache2 } ? $1 : () } split /\n/, $out;
     }
-    my $pid = slurp('/run/apache2/apache2.pid');
-    return $pid && $pid =~ /^(\d+)/ && kill(0, $1) ? ($1) : ();
+    my $pid = WxServer::pidfile('/run/apache2/apache2.pid');
+    return $pid && WxServer::alive($pid)
+        && (slurp("/proc/$pid/cmdline") // '') =~ m{^(?:\S*/)?apache2\0}
+        ? ($pid) : ();
 }
-sub stop_root_apache { return poll(100, 0.1, sub { !root_apaches() }) }
+# After apache2ctl stop: gone within 15 s.  On this machine, one still
+# there then is killed (the overlay's go with its namespaces): false.
+sub stop_root_apache {
+    return 1 if poll(15, sub { !root_apaches() });
+    if ($mode eq 'system') {
+        my @pids = root_apaches();
+        WxServer::stop_pid(what => 'the system Apache', pid => $_, secs => 5)
+            for @pids;
+    }
+    return 0;
+}
 
 # Before: not installed, none of its files; on this machine, no Apache
 # running (the test starts and stops the system Apache itself).
@@ -435,8 +467,8 @@ is($rc, 0, 'apache2ctl start: the system Apache, on its own port 80')
 sub get {
     my ($query) = @_;
     my ($rc, $out);
-    poll(50, 0.1, sub {
-        ($rc, $out) = in_root('curl', '-sS', '-i',
+    poll(5, sub {
+        ($rc, $out) = in_root('curl', '-sS', '-i', '-m', '10',
             "http://127.0.0.1/wx-package-test?$query");
         return $rc != 7;    # 7: nothing listens yet
     });
@@ -446,7 +478,7 @@ sub get {
     return ($status // "curl $rc: $out", $server // '', $body // '');
 }
 
-ok(scalar root_apaches(), 'its processes run');
+ok(poll(10, sub { scalar root_apaches() }), 'its processes run');
 my $echostr = 'package-ok-' . time;
 ($rc, $out) = run('tools/sign', $token, $echostr);
 chomp(my $query = $out);
