@@ -11,6 +11,7 @@ use IO::Socket::INET;
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX qw(_exit);
+use Time::HiRes ();
 
 use WxServer ();    # its waits: bounded, by pid
 
@@ -130,12 +131,26 @@ EOF
 }
 
 # Lines of php-fpm's access log: one per script run.
+# php-fpm writes a request's access-log line as the request ends, which
+# may be a moment after Apache has answered: the lines once the log has
+# been still for 50 ms (at most 2 s), so that neither this request's line
+# nor the one before it comes late.
 sub fpm_hits {
     my ($self) = @_;
-    open my $fh, '<', $self->{file} or return [];
-    my @l = <$fh>;
-    chomp @l;
-    return \@l;
+    my $read = sub {
+        open my $fh, '<', $self->{file} or return [];
+        my @l = <$fh>;
+        chomp @l;
+        return \@l;
+    };
+    my $l = $read->();
+    for (1 .. 40) {
+        Time::HiRes::sleep(0.05);
+        my $again = $read->();
+        return $again if @$again == @$l;
+        $l = $again;
+    }
+    return $l;
 }
 
 # TERM; KILL, with a warning, if it has not gone 20 s later.
