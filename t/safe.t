@@ -260,31 +260,28 @@ sub open_reply {
     return $m1;
 }
 
-# Any method with a body, written byte for byte (LWP sends no body with a
-# HEAD): an HTTP::Response.
-sub raw_request {
-    my ($method, $url, $body) = @_;
+# A request written byte for byte (chunked, any method with a body: LWP
+# sends none with a HEAD), read back whole however many responses it
+# holds: the whole response as it came.
+sub raw_send {
+    my ($method, $url, $head, $body) = @_;
     my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
     my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
         or die "connect: $!";
     print $sock "$method $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
               . "X-Wx-Seq: " . WxTest::_next_seq() . "\r\n"
-              . "Content-Type: text/xml\r\nContent-Length: " . length($body)
-              . "\r\n\r\n$body";
-    my $resp = do { local $/; <$sock> } // '';
-    return HTTP::Response->parse($resp =~ s{^HTTP/\d\.\d }{}r);
-}
-
-# A POST written byte for byte (chunked, or read back whole however many
-# responses it holds): the whole response as it came.
-sub raw_post {
-    my ($url, $head, $body) = @_;
-    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
-    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
-        or die "connect: $!";
-    print $sock "POST $url HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n"
               . "Content-Type: text/xml\r\n$head\r\n$body";
     return do { local $/; <$sock> } // '';
+}
+
+sub raw_post { return raw_send('POST', @_) }
+
+# ... as an HTTP::Response, with its Content-Length.
+sub raw_request {
+    my ($method, $url, $body) = @_;
+    my $resp = raw_send($method, $url, 'Content-Length: ' . length($body) . "\r\n",
+                        $body);
+    return HTTP::Response->parse($resp =~ s{^HTTP/\d\.\d }{}r);
 }
 
 # A safe-mode request the guard must refuse: nothing reaches the app.
