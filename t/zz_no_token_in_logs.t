@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET POST);
 use File::Spec::Functions qw(catfile);
+use Time::HiRes ();
 use WxTest;
 
 # Every token the test configuration holds (WeChat's vector tokens "AAAAA"
@@ -57,8 +58,29 @@ push @bodies, GET('/v?' . signed_query(token => 'VhostTok3n', echostr => 'Z'))->
 push @bodies, GET('/v?' . signed_query(token => 'Nope1234', echostr => 'Z'))->as_string;
 Apache::TestRequest::module('default');
 
-# Let the access logs catch up with the last responses.
-sleep 1;
+# The access logs are written after each response: wait for the line of
+# one last request (note_since polls, bounded), then until no log has grown
+# for 200 ms (at most 5 s), so that a line of a request before it that
+# another worker writes a moment late is in too.
+{
+    my $nm = note_mark();
+    GET('/wx?end=1');
+    ok(defined note_since($nm, 'GET', '/wx'), 'the access log caught up');
+    my $size = sub {
+        my $n = 0;
+        opendir my $d, t_logs() or return 0;
+        $n += -s catfile(t_logs(), $_) // 0 for grep { !/^\./ } readdir $d;
+        return $n;
+    };
+    my ($last, $still) = ($size->(), 0);
+    for (1 .. 100) {
+        Time::HiRes::sleep(0.05);
+        my $now = $size->();
+        $still = $now == $last ? $still + 1 : 0;
+        $last = $now;
+        last if $still >= 4;
+    }
+}
 
 my $logs = t_logs();
 opendir my $dh, $logs or die "$logs: $!";
