@@ -33,8 +33,8 @@ WX_LDFLAGS ?=
 APXS_FLAGS += $(addprefix -Wc$(comma),$(WX_CFLAGS)) \
 	$(addprefix -Wl$(comma),$(WX_LDFLAGS))
 
-SRC     = mod_wx_valid.c wx_protocol.c wx_crypto.c
-HDR     = wx_protocol.h wx_crypto.h
+SRC     = mod_wx_valid.c wxv_store.c wx_protocol.c wx_crypto.c
+HDR     = mod_wx_valid.h wx_protocol.h wx_crypto.h
 CORE    = wx_protocol.c wx_crypto.c
 MODULE  = .libs/mod_wx_valid.so
 UNIT    = build/wx_protocol_test build/wx_crypto_test
@@ -62,7 +62,8 @@ build/wx_version.h: VERSION
 	printf '#define WXV_VERSION "%s"\n' '$(VERSION)' > $@
 
 $(MODULE): $(SRC) $(HDR) build/flags build/wx_version.h
-	$(APXS) -c $(APXS_FLAGS) -Ibuild -o mod_wx_valid.la $(SRC) -ljansson -lexpat
+	$(APXS) -c $(APXS_FLAGS) -Ibuild -o mod_wx_valid.la $(SRC) -ljansson -lexpat \
+		-lhiredis
 
 # The module through apxs -i; on Debian's layout (mods-available/) also the
 # a2enmod files, so `a2enmod wx_valid` works next.

@@ -30,17 +30,17 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 
+#include "mod_wx_valid.h"
 #include "wx_crypto.h"
 #include "wx_protocol.h"
 #include "wx_version.h"    /* WXV_VERSION, made from VERSION by make */
 
-module AP_MODULE_DECLARE_DATA wx_valid_module;
-
-/* Our own log tags, used the way httpd uses APLOGNO(): one per call site. */
-#define WXVLOGNO(n) "WXV" #n ": "
-
 
 #define WXV_HANDLER   "wx-valid"
+/* The acknowledgement of a duplicate: set by wxv_fixups, never by a
+ * configuration (a SetHandler of it is refused like any unknown one). */
+#define WXV_ACK_HANDLER "wx-valid acknowledgement"
+#define WXV_ACK       1      /* st->deferred: acknowledge, not a status */
 #define WXV_NOTE      "wx-valid"
 #define WXV_UNSET     (-2)
 #define WXV_PLAIN_IN  "WX_PLAIN_BODY"
@@ -54,22 +54,6 @@ typedef struct {
     const char *appid;            /* the receiveid required; NULL: inherit
                                    * (none) */
 } wxv_dir_conf;
-
-/* WxReplayCache and WxReplayCacheFailure: per server and virtual host. */
-typedef struct {
-    const ap_socache_provider_t *cache;   /* NULL: none (or inherit) */
-    ap_socache_instance_t *inst;
-    const char *cache_name;
-    int cache_set;
-    int fail_deny;                        /* -1 unset, 0 allow, 1 deny */
-} wxv_srv_conf;
-
-#define WXV_MUTEX     "wx-valid-replay"
-#define WXV_CACHE_ID  "mod_wx_valid"
-
-/* The global mutex of a provider that is not multi-process safe (shmcb),
- * as mod_authn_socache does; NULL when no such provider is in use. */
-static apr_global_mutex_t *wxv_mutex;
 
 /* Counters since start-up, in shared memory: one per outcome, and one for
  * replay-cache failures.  NULL when the segment could not be made. */
@@ -113,9 +97,9 @@ typedef struct {
     apr_size_t body_len;
     int body_replayed;            /* a refused body went back, as sent */
     wxv_message *msg;
-    int claimed;
-    unsigned char claim_id[WX_SIG_LEN];
-    const wxv_srv_conf *claim_sc;
+    int claims;                   /* replay, then dedup: given back */
+    unsigned char claim_id[2][WX_SIG_LEN];   /* when the request fails */
+    wxv_store *claim_store;
 } wxv_http;
 
 #define WXV_HTTP_KEY "wx_valid_module/http"
@@ -205,8 +189,10 @@ static void *wxv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     wxv_srv_conf *base = basev, *add = addv;
     wxv_srv_conf *sc = apr_palloc(p, sizeof(*sc));
 
-    *sc = add->cache_set ? *add : *base;
+    sc->store = add->store_set ? add->store : base->store;
+    sc->store_set = add->store_set || base->store_set;
     sc->fail_deny = add->fail_deny != -1 ? add->fail_deny : base->fail_deny;
+    sc->password = add->password ? add->password : base->password;
     return sc;
 }
 
@@ -273,6 +259,10 @@ static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00015)
                       "replay: %s, for %s", why, uri);
         break;
+    case WX_DUPLICATE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00024)
+                      "duplicate: %s; acknowledged, for %s", why, uri);
+        break;
     default:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00005)
                       "%s: %s, for %s", wx_result_name(rc), why, uri);
@@ -291,6 +281,7 @@ static int wxv_status(wx_result_t rc)
     case WX_NO_KEY:        return HTTP_INTERNAL_SERVER_ERROR;
     case WX_TOO_LARGE:     return HTTP_REQUEST_ENTITY_TOO_LARGE;
     case WX_CACHE_ERROR:   return HTTP_SERVICE_UNAVAILABLE;
+    case WX_DUPLICATE:     return OK;
     default:               return HTTP_FORBIDDEN;
     }
 }
@@ -529,29 +520,73 @@ static wxv_http *wxv_read_body(request_rec *br)
 }
 
 /*
- * The replay cache: a triple (token, timestamp, nonce) verified again
- * inside its window, under either signature, is a replay.  Looked up,
- * then stored, under the global mutex where the provider needs one
- * (shmcb).  WX_OK, WX_REPLAY, or WX_CACHE_ERROR under
- * "WxReplayCacheFailure deny"; under "allow" a failure is logged, counted
- * and let through unchecked.  The entry lives until the timestamp leaves
- * the WxMaxAge window (a request can only verify inside it).  An HTTP
- * request that already holds the entry (judged again in a subrequest, or
- * under another section) is no replay of itself.
+ * Claim id for ttl seconds on the server's WxReplayCache, in one atomic
+ * operation: WX_OK (claimed; a request that fails gives it back),
+ * WX_DUPLICATE (somebody holds it: a copy), or when the store fails,
+ * logged and counted: WX_CACHE_ERROR under "WxReplayCacheFailure deny",
+ * WX_OK unchecked under "allow".  An HTTP request that already holds id
+ * (judged again in a subrequest, or under another section) is no copy of
+ * itself.
  */
-static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
+static wx_result_t wxv_claim(request_rec *r, const unsigned char *id,
+                             apr_uint32_t ttl, const char *what)
 {
     wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                             &wx_valid_module);
-    apr_int64_t window = wxv_max_age(st->conf);
-    unsigned char one = 1, got[8], id[WX_SIG_LEN];
-    unsigned int gotlen = sizeof(got);
-    const char *step = "locking its mutex";
+    wxv_http *h = wxv_http_of(r, 1);
+    const char *step = "";
     apr_status_t rv = APR_SUCCESS;
-    wxv_http *h;
-    int locked;
+    int i;
 
-    if (sc->inst == NULL) {
+    for (i = 0; i < h->claims; i++) {
+        if (memcmp(h->claim_id[i], id, WX_SIG_LEN) == 0) {
+            return WX_OK;
+        }
+    }
+    switch (wxv_store_claim(sc->store, r, id, ttl, &rv, &step)) {
+    case WXV_CLAIMED:
+        if (h->claims < 2) {
+            memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
+            h->claim_store = sc->store;
+        }
+        return WX_OK;
+    case WXV_TAKEN:
+        return WX_DUPLICATE;
+    default:
+        break;
+    }
+    if (wxv_counters != NULL) {
+        apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00016)
+                  "cache-error: WxReplayCache %s failed %s (%s); %s, for %s",
+                  wxv_store_name(sc->store), step, what,
+                  sc->fail_deny == 1
+                  ? "refused (WxReplayCacheFailure deny)"
+                  : "let through unchecked (WxReplayCacheFailure allow)",
+                  ap_escape_logitem(r->pool, r->uri));
+    return sc->fail_deny == 1 ? WX_CACHE_ERROR : WX_OK;
+}
+
+/*
+ * The replay cache: a triple (token, timestamp, nonce) verified again
+ * inside its window, under either signature, is a copy.  Its claim lives
+ * until the timestamp has left the WxMaxAge window (a request can only
+ * verify inside it), two seconds more for memcached's and Redis's
+ * whole-second clocks.  A copy of a verification GET is a replay (403:
+ * there is no answer of the app to acknowledge); a copy of a message is
+ * a duplicate, acknowledged without reaching the app.
+ */
+static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
+                                    const request_rec *br)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    apr_int64_t window = wxv_max_age(st->conf), ttl;
+    unsigned char id[WX_SIG_LEN];
+    wx_result_t rc;
+
+    if (sc->store == NULL) {
         return WX_OK;
     }
     if (window == WX_MAX_AGE_OFF) {
@@ -559,61 +594,24 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
          * longest WxMaxAge there is. */
         window = WX_MAX_AGE_LIMIT;
     }
+    ttl = wx_timestamp_value(&st->q) + window + 2
+        - (apr_int64_t)apr_time_sec(r->request_time);
     wx_replay_id(&st->q, APR_ARRAY_IDX(st->conf->tokens, st->which,
                                        const char *), id);
-    h = wxv_http_of(r, 1);
-    if (h->claimed && memcmp(h->claim_id, id, WX_SIG_LEN) == 0) {
-        return WX_OK;
-    }
-    /* The mutex only around a provider that needs it (shmcb): never
-     * around memcached's or Redis's round trips. */
-    locked = wxv_mutex != NULL
-             && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
-    if (!locked || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
-        step = "looking up a signature";
-        rv = sc->cache->retrieve(sc->inst, r->server, id, WX_SIG_LEN, got,
-                                 &gotlen, r->pool);
-        if (rv == APR_NOTFOUND) {
-            step = "storing a signature";
-            rv = sc->cache->store(sc->inst, r->server, id, WX_SIG_LEN,
-                                  apr_time_from_sec(
-                                      wx_timestamp_value(&st->q) + window
-                                      + 1), &one, 1, r->pool);
-            if (rv == APR_SUCCESS && !h->claimed) {
-                h->claimed = 1;
-                memcpy(h->claim_id, id, WX_SIG_LEN);
-                h->claim_sc = sc;
-            }
+    rc = wxv_claim(r, id, (apr_uint32_t)(ttl < 1 ? 1 : ttl),
+                   "the signed timestamp and nonce");
+    if (rc == WX_DUPLICATE) {
+        if (br->method_number == M_GET && !wxv_has_body(br)) {
+            st->why = "signature already used within WxMaxAge";
+            return WX_REPLAY;
         }
-        else if (rv == APR_SUCCESS) {
-            rv = APR_EEXIST;
-        }
-        if (locked) {
-            apr_global_mutex_unlock(wxv_mutex);
-        }
+        st->why = "its timestamp and nonce were claimed before: answered, "
+                  "or still being handled";
     }
-    if (rv == APR_EEXIST) {
-        st->why = "signature already used within WxMaxAge";
-        return WX_REPLAY;
-    }
-    if (rv == APR_SUCCESS) {
-        return WX_OK;
-    }
-    if (wxv_counters != NULL) {
-        apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00016)
-                  "cache-error: WxReplayCache %s failed %s; %s, for %s",
-                  sc->cache_name, step,
-                  sc->fail_deny == 1
-                  ? "refused (WxReplayCacheFailure deny)"
-                  : "let through unchecked (WxReplayCacheFailure allow)",
-                  ap_escape_logitem(r->pool, r->uri));
-    if (sc->fail_deny == 1) {
+    else if (rc == WX_CACHE_ERROR) {
         st->why = "the WxReplayCache failed";
-        return WX_CACHE_ERROR;
     }
-    return WX_OK;
+    return rc;
 }
 
 /*
@@ -682,7 +680,7 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
         goto refused;
     }
     st->safe = 1;
-    if ((st->rc = wxv_replay_check(r, st)) != WX_OK) {
+    if ((st->rc = wxv_replay_check(r, st, br)) != WX_OK) {
         goto refused;
     }
     st->rc = wx_decrypt(br->pool, wxv_crypto,
@@ -813,7 +811,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                              conf->tokens->nelts, r->request_time,
                              wxv_max_age(conf), &st->which, &st->why);
     if (st->rc == WX_OK) {
-        st->rc = wxv_replay_check(r, st);
+        st->rc = wxv_replay_check(r, st, br);
     }
     if (st->rc == WX_OK && APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
@@ -1009,6 +1007,11 @@ static int wxv_handler(request_rec *r)
     apr_bucket_brigade *bb;
     wx_bytes_t echo;
 
+    if (r->handler && strcmp(r->handler, WXV_ACK_HANDLER) == 0) {
+        /* A duplicate: "received", an empty 200, without the app. */
+        ap_set_content_length(r, 0);
+        return OK;
+    }
     if (!r->handler || strcmp(r->handler, WXV_HANDLER) != 0) {
         return DECLINED;
     }
@@ -1103,6 +1106,15 @@ static authz_status wxv_authz_check(request_rec *r, const char *line,
     if (st->rc == WX_OK) {
         return AUTHZ_GRANTED;
     }
+    if (st->rc == WX_DUPLICATE) {
+        /* Verified, and a copy: granted, and answered by wxv_fixups
+         * without the app (an empty 200, WeChat's "received"). */
+        if (!st->deferred) {
+            st->deferred = WXV_ACK;
+            st->deferred_r = r;
+        }
+        return AUTHZ_GRANTED;
+    }
     /* Only a request that verified gets here (wxv_verify_msg): WeChat's,
      * and the admin must act. */
     if (st->rc == WX_NO_KEY) {
@@ -1144,6 +1156,12 @@ static int wxv_fixups(request_rec *r)
         ap_set_module_config(r->request_config, &wx_valid_module, st);
         apr_table_setn(r->notes, WXV_NOTE, wx_result_name(
             st->logged ? st->logged_rc : st->rc));
+    }
+    if (st->deferred == WXV_ACK && st->deferred_r == r) {
+        /* Our handler runs first (REALLY_FIRST) and answers it; mod_proxy
+         * or php-fpm never see it. */
+        r->handler = WXV_ACK_HANDLER;
+        return DECLINED;
     }
     if (st->deferred && st->deferred_r == r) {
         if (st->deferred == HTTP_REQUEST_ENTITY_TOO_LARGE) {
@@ -1270,9 +1288,8 @@ static int wxv_log_transaction(request_rec *r)
 {
     const char *note = apr_table_get(r->notes, WXV_NOTE);
     const request_rec *last = r;
-    const wxv_srv_conf *sc;
     wxv_http *h;
-    int i, locked;
+    int i;
 
     if (note != NULL && wxv_counters != NULL) {
         for (i = 0; i < WX_RESULT_COUNT; i++) {
@@ -1282,26 +1299,18 @@ static int wxv_log_transaction(request_rec *r)
             }
         }
     }
-    if ((h = wxv_http_of(r, 0)) == NULL || !h->claimed) {
+    if ((h = wxv_http_of(r, 0)) == NULL || h->claims == 0) {
         return DECLINED;
     }
     while (last->next != NULL) {
         last = last->next;
     }
-    if (ap_is_HTTP_SUCCESS(last->status)) {
-        return DECLINED;
-    }
-    sc = h->claim_sc;
-    locked = wxv_mutex != NULL
-             && (sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
-    if (!locked || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
-        sc->cache->remove(sc->inst, r->server, h->claim_id, WX_SIG_LEN,
-                          r->pool);
-        if (locked) {
-            apr_global_mutex_unlock(wxv_mutex);
+    if (!ap_is_HTTP_SUCCESS(last->status)) {
+        for (i = 0; i < h->claims; i++) {
+            wxv_store_release(h->claim_store, r, h->claim_id[i]);
         }
     }
-    h->claimed = 0;
+    h->claims = 0;
     return DECLINED;
 }
 
@@ -1309,7 +1318,7 @@ static int wxv_log_transaction(request_rec *r)
 static const char *const wxv_counter_names[WXV_N_COUNTERS] = {
     "Ok", "Malformed", "BadSignature", "Stale", "Replay", "BadCipher",
     "BadAppid", "Method", "NoToken", "NoKey", "TooLarge", "CacheError",
-    "CacheFailures"
+    "Duplicate", "CacheFailures"
 };
 
 static int wxv_status_hook(request_rec *r, int flags)
@@ -1338,12 +1347,8 @@ static int wxv_status_hook(request_rec *r, int flags)
         }
         ap_rputs("</table>\n", r);
     }
-    if (sc->inst != NULL) {
-        if (!(flags & AP_STATUS_SHORT)) {
-            ap_rprintf(r, "<h3>WxReplayCache %s</h3>\n",
-                       ap_escape_html(r->pool, sc->cache_name));
-        }
-        sc->cache->status(sc->inst, r, flags);
+    if (sc->store != NULL) {
+        wxv_store_status(sc->store, r, flags);
     }
     return OK;
 }
@@ -1354,29 +1359,30 @@ static const char *wxv_cmd_replay_cache(cmd_parms *cmd, void *dummy,
 {
     wxv_srv_conf *sc = ap_get_module_config(cmd->server->module_config,
                                             &wx_valid_module);
-    const char *sep = ap_strchr_c(arg, ':'), *name, *err;
 
     (void)dummy;
-    sc->cache_set = 1;
-    sc->cache = NULL;
-    sc->inst = NULL;
-    sc->cache_name = arg;
+    sc->store_set = 1;
+    sc->store = NULL;
     if (ap_cstr_casecmp(arg, "none") == 0) {
         return NULL;
     }
-    name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg))
-               : arg;
-    sc->cache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
-                                   AP_SOCACHE_PROVIDER_VERSION);
-    if (sc->cache == NULL) {
-        return apr_psprintf(cmd->pool, "WxReplayCache: unknown provider "
-                            "'%s' (is mod_socache_%s loaded?)", name, name);
+    return wxv_store_create(cmd, arg, &sc->store);
+}
+
+/* WxReplayCachePassword secret: Redis's AUTH. */
+static const char *wxv_cmd_cache_password(cmd_parms *cmd, void *dummy,
+                                          const char *arg)
+{
+    wxv_srv_conf *sc = ap_get_module_config(cmd->server->module_config,
+                                            &wx_valid_module);
+
+    (void)dummy;
+    if (*arg == '\0' || (arg[0] == '$' && arg[1] == '{')) {
+        /* The position only: a value is a secret. */
+        return "WxReplayCachePassword: empty, or an undefined ${VARIABLE}";
     }
-    err = sc->cache->create(&sc->inst, sep ? sep + 1 : NULL,
-                            cmd->temp_pool, cmd->pool);
-    if (err != NULL) {
-        return apr_pstrcat(cmd->pool, "WxReplayCache: ", err, NULL);
-    }
+    sc->password = arg;
+    wxv_hide_args(cmd);
     return NULL;
 }
 
@@ -1468,6 +1474,9 @@ static const command_rec wxv_cmds[] = {
                   "Remember used signatures for the WxMaxAge window in a "
                   "socache provider: shmcb, memcache:host:port, "
                   "redis:host:port, or none"),
+    AP_INIT_TAKE1("WxReplayCachePassword", wxv_cmd_cache_password, NULL,
+                  RSRC_CONF, "The password of the WxReplayCache's Redis "
+                  "(AUTH); ${ENV} keeps it out of the files"),
     AP_INIT_TAKE1("WxReplayCacheFailure", wxv_cmd_cache_failure, NULL,
                   RSRC_CONF, "When the WxReplayCache fails: allow (the "
                   "default: logged, counted, let through) or deny (503)"),
@@ -1480,7 +1489,7 @@ static int wxv_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     wxv_keys_in_config = 0;
-    return ap_mutex_register(pconf, WXV_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+    return wxv_stores_pre_config(pconf);
 }
 
 /* A section of s (or s itself) with WxMaxAge off, by name; NULL if none. */
@@ -1530,7 +1539,18 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                                 &wx_valid_module);
         const char *where;
 
-        if (sc->inst != NULL && (where = wxv_unbounded(ptemp, v)) != NULL) {
+        if (sc->password != NULL
+            && (sc->store == NULL || !wxv_store_takes_password(sc->store))) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         WXVLOGNO(00025) "WxReplayCachePassword is for a "
+                         "WxReplayCache on Redis, and %s:%u has %s",
+                         v->server_hostname ? v->server_hostname : "?",
+                         (unsigned)v->port, sc->store
+                         ? wxv_store_name(sc->store) : "none");
+            return !OK;
+        }
+        if (sc->store != NULL
+            && (where = wxv_unbounded(ptemp, v)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00018) "WxReplayCache needs a bounded "
                          "WxMaxAge, but %s of %s:%u has WxMaxAge off", where,
@@ -1542,33 +1562,16 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-static apr_status_t wxv_cache_destroy(void *data)
-{
-    server_rec *s = data;
-    wxv_srv_conf *sc = ap_get_module_config(s->module_config,
-                                            &wx_valid_module);
-
-    sc->cache->destroy(sc->inst, s);
-    return APR_SUCCESS;
-}
-
 /*
- * The counters' shared memory, and each WxReplayCache: refused where a
- * section of its server has no bounded WxMaxAge (an entry could never
- * expire), initialised once per instance (virtual hosts share their
- * server's), with the global mutex where the provider needs one.
+ * The counters' shared memory, and each WxReplayCache's store: refused
+ * where a section of its server has no bounded WxMaxAge (check_config),
+ * initialised once (virtual hosts share their server's).
  */
 static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
                                   server_rec *s)
 {
-    /* The value is one byte, but shmcb sizes its index by id + object and
-     * spends 24 bytes an index slot: a smaller hint makes it overrun its
-     * own subcaches (it crashed the bench with { 20, 1, 60 }). */
-    static struct ap_socache_hints hints = { WX_SIG_LEN, 32, 60 };
-    apr_hash_t *done = apr_hash_make(ptemp);
     apr_shm_t *shm = NULL;
     apr_status_t rv;
-    server_rec *v;
 
     wxv_counters = NULL;
     rv = apr_shm_create(&shm, WXV_N_COUNTERS * sizeof(apr_uint32_t), NULL,
@@ -1581,55 +1584,13 @@ static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, WXVLOGNO(00017)
                      "no shared memory for the mod_status counters");
     }
-
-    wxv_mutex = NULL;
-    for (v = s; v != NULL; v = v->next) {
-        wxv_srv_conf *sc = ap_get_module_config(v->module_config,
-                                                &wx_valid_module);
-
-        if (sc->inst == NULL) {
-            continue;
-        }
-        if (apr_hash_get(done, &sc->inst, sizeof(sc->inst)) != NULL) {
-            continue;
-        }
-        apr_hash_set(done, apr_pmemdup(ptemp, &sc->inst, sizeof(sc->inst)),
-                     sizeof(sc->inst), v);
-        if ((sc->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
-            && wxv_mutex == NULL) {
-            rv = ap_global_mutex_create(&wxv_mutex, NULL, WXV_MUTEX, NULL,
-                                        s, pconf, 0);
-            if (rv != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00019)
-                             "WxReplayCache %s: no global mutex",
-                             sc->cache_name);
-                return HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-        rv = sc->cache->init(sc->inst, WXV_CACHE_ID, &hints, v, pconf);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00020)
-                         "WxReplayCache %s: the provider failed to start",
-                         sc->cache_name);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        apr_pool_cleanup_register(pconf, v, wxv_cache_destroy,
-                                  apr_pool_cleanup_null);
-    }
-    return OK;
+    return wxv_stores_init(pconf, ptemp, s) == APR_SUCCESS
+           ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 static void wxv_child_init(apr_pool_t *p, server_rec *s)
 {
-    if (wxv_mutex != NULL) {
-        apr_status_t rv = apr_global_mutex_child_init(
-            &wxv_mutex, apr_global_mutex_lockfile(wxv_mutex), p);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, WXVLOGNO(00021)
-                         "WxReplayCache: the global mutex failed in a "
-                         "child");
-        }
-    }
+    wxv_stores_child_init(p, s);
 }
 
 /*

@@ -13,7 +13,7 @@
 static const char *const wx_result_names[WX_RESULT_COUNT] = {
     "ok", "malformed", "bad-signature", "stale", "replay",
     "bad-cipher", "bad-appid", "method", "no-token", "no-key", "too-large",
-    "cache-error"
+    "cache-error", "duplicate"
 };
 
 static const char *const wx_param_names[WX_P_COUNT] = {

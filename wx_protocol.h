@@ -53,6 +53,8 @@ typedef enum {
     WX_TOO_LARGE,         /* a safe-mode body over WX_MAX_BODY */
     WX_CACHE_ERROR,       /* the replay cache failed (WxReplayCacheFailure
                            * deny) */
+    WX_DUPLICATE,         /* a copy of a message claimed before: answered,
+                           * or still being handled */
     WX_RESULT_COUNT
 } wx_result_t;
 

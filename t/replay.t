@@ -90,15 +90,18 @@ sub counters {
     is(post($s, "/guarded?$p&reply=fail")->code, 500,
        'shmcb: the retry is no replay (released after the 500)');
     is(post($s, "/guarded?$p")->code, 200, 'shmcb: the retry the app takes: 200');
-    is(post($s, "/guarded?$p")->code, 403, 'shmcb: after a 200, a replay: 403');
-    is(n_hits(), $before + 3, 'shmcb: the replay never reached the app');
+    my $dup = post($s, "/guarded?$p");
+    is($dup->code, 200, 'shmcb: after a 200, a copy: 200 (acknowledged)');
+    is($dup->content, '', 'shmcb: ... with an empty body, WeChat\'s "received"');
+    is(n_hits(), $before + 3, 'shmcb: the copy never reached the app');
     is(get($s, '/wx?' . signed_query(token => 'Forged123', echostr => 'x'))->code,
        403, 'shmcb: a forged GET: 403');
 
     # Exactly what happened above, counted across the children.
     my ($c, $page) = counters($s);
     is($c->{Ok}, 4, 'status: WxValidOk 4');
-    is($c->{Replay}, 2, 'status: WxValidReplay 2');
+    is($c->{Replay}, 1, 'status: WxValidReplay 1 (the verification GET)');
+    is($c->{Duplicate}, 1, 'status: WxValidDuplicate 1 (the POST)');
     is($c->{BadSignature}, 1, 'status: WxValidBadSignature 1');
     is($c->{Malformed}, 0, 'status: WxValidMalformed 0');
     is($c->{CacheFailures}, 0, 'status: WxValidCacheFailures 0');
@@ -106,13 +109,14 @@ sub counters {
     my $html = get($s, '/server-status')->content;
     like($html, qr{<h2>mod_wx_valid: WeChat callbacks since start-up</h2>},
          'status (HTML): our section');
-    like($html, qr{<tr><td>replay</td><td>2</td></tr>}, 'status (HTML): replay 2');
+    like($html, qr{<tr><td>replay</td><td>1</td></tr>}, 'status (HTML): replay 1');
+    like($html, qr{<tr><td>duplicate</td><td>1</td></tr>}, 'status (HTML): duplicate 1');
     $s->stop;
     open my $fh, '<', $s->dir . '/note_log' or die $!;
-    my @notes = grep { / 403 replay$/ } <$fh>;
+    my @notes = grep { / (403 replay|200 duplicate)$/ } <$fh>;
     chomp @notes;
-    is(join('|', @notes), 'GET /wx 403 replay|POST /guarded 403 replay',
-       'note replay: the handler and the guard alike');
+    is(join('|', @notes), 'GET /wx 403 replay|POST /guarded 200 duplicate',
+       'notes: replay for the verification GET, duplicate for the message');
 }
 
 # -- one triple, two signatures ----------------------------------------------
@@ -151,7 +155,9 @@ sub counters {
         . "/safe?timestamp=$ts&nonce=$nonce&msg_signature=$r->{signature}");
     $req->content("<xml><Encrypt><![CDATA[$r->{encrypt}]]></Encrypt></xml>");
     $req->header('Content-Type' => 'text/xml');
-    is($ua->request($req)->code, 403, 'triple: then a safe-mode POST under it: 403');
+    $before = n_hits();
+    is($ua->request($req)->code, 200, 'triple: then a safe-mode POST under it: acknowledged');
+    is(n_hits(), $before, 'triple: ... without reaching the app');
     $s->stop;
 }
 
@@ -192,7 +198,12 @@ for my $kind ('memcache', 'redis') {
          "$kind: the second logs a replay");
     my $p = signed_query(token => $TOKEN);
     is(post($b, "/guarded?$p")->code, 200, "$kind: a POST through the second");
-    is(post($a, "/guarded?$p")->code, 403, "$kind: its replay through the first");
+    my $before = n_hits();
+    my $dup = post($a, "/guarded?$p");
+    is($dup->code . ':' . $dup->content, '200:', "$kind: its copy through the first: an empty 200");
+    is(n_hits(), $before, "$kind: the copy never reached the app");
+    like($a->error_log, qr/WXV00024: duplicate: its timestamp and nonce were claimed before: answered, or still being handled; acknowledged, for \/guarded$/m,
+         "$kind: the first logs a duplicate");
 
     # The cache goes away under load: "allow" (the default) lets signed
     # requests through, logged and counted; "deny" refuses them with 503.
@@ -213,7 +224,7 @@ for my $kind ('memcache', 'redis') {
        "$kind down: allow: all 200, unchecked");
     is(join(',', @{ $codes{deny}{down} }), join(',', (503) x 10),
        "$kind down: deny: all 503");
-    like($a->error_log, qr/WXV00016: cache-error: WxReplayCache \Q$spec\E failed (looking up|storing) a signature; let through unchecked \(WxReplayCacheFailure allow\)/,
+    like($a->error_log, qr/WXV00016: cache-error: WxReplayCache \Q$spec\E failed .+ \(the signed timestamp and nonce\); let through unchecked \(WxReplayCacheFailure allow\)/,
          "$kind down: allow logs each failure");
     like($deny->error_log, qr/WXV00016: cache-error: .* refused \(WxReplayCacheFailure deny\)/,
          "$kind down: deny logs each failure");

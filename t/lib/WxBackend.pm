@@ -67,6 +67,8 @@ sub start_http {
         ($status, $reply) = (200, '')            if ($mode // '') eq 'empty';
         ($status, $reply) = (500, 'backend-err') if ($mode // '') eq 'fail';
         ($status, $reply) = (200, 'x' x 300_000) if ($mode // '') eq 'big';
+        # An app that takes its time, as one WeChat retries (over 5 s there).
+        Time::HiRes::sleep(2) if ($mode // '') eq 'slow';
         my $extra = ($mode // '') eq 'gzip' ? "Content-Encoding: gzip\r\n" : '';
         # broken: promises 100 bytes, sends 10, hangs up.
         my $length = ($mode // '') eq 'broken' ? 100 : length $reply;

@@ -303,11 +303,15 @@ sub memcached {
                            '-p', '@PORT@', '-U', '0', @user);
 }
 
+# With password => ..., Redis asks for it (requirepass), as managed Redis
+# does.
 sub redis {
-    my ($class) = @_;
-    return $class->_daemon('redis', 'redis-server', '--port', '@PORT@',
+    my ($class, %o) = @_;
+    return $class->_daemon($o{password} ? 'redis-auth' : 'redis',
+                           'redis-server', '--port', '@PORT@',
                            '--bind', '127.0.0.1', '--save', '',
-                           '--appendonly', 'no', '--dir', '@DIR@');
+                           '--appendonly', 'no', '--dir', '@DIR@',
+                           $o{password} ? ('--requirepass', $o{password}) : ());
 }
 
 sub port { $_[0]{port} }

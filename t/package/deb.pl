@@ -163,6 +163,10 @@ like($field{Depends}, qr/(?:^|, )apache2-api-\d{8}(?:,|$)/,
      "Depends on Apache's module ABI (dh_apache2's \${misc:Depends})");
 like($field{Depends}, qr/(?:^|, )libjansson4 \(>= [^)]+\)/,
      "Depends on libjansson4 (dpkg-shlibdeps's \${shlibs:Depends})");
+like($field{Depends}, qr/(?:^|, )libexpat1 \(>= [^)]+\)/,
+     "Depends on libexpat1 (dpkg-shlibdeps's \${shlibs:Depends})");
+like($field{Depends}, qr/(?:^|, )libhiredis0\.14 \(>= [^)]+\)/,
+     "Depends on libhiredis0.14 (dpkg-shlibdeps's \${shlibs:Depends})");
 like($field{Depends}, qr/(?:^|, )apache2-bin \(>= 2\.4\.46\)(?:,|$)/,
      'Depends on an httpd with ap_parse_strict_length (2.4.46)');
 unlike($field{Depends}, qr/(?:^|, )apache2(?: |,|$)/,

@@ -551,6 +551,7 @@ static void test_names(void)
     is_str(wx_result_name(WX_NO_KEY), "no-key", "note no-key");
     is_str(wx_result_name(WX_TOO_LARGE), "too-large", "note too-large");
     is_str(wx_result_name(WX_CACHE_ERROR), "cache-error", "note cache-error");
+    is_str(wx_result_name(WX_DUPLICATE), "duplicate", "note duplicate");
     is_str(wx_result_name(WX_RESULT_COUNT), "unknown", "out of range");
     is_str(wx_param_name(WX_P_MSG_SIGNATURE), "msg_signature", "param name");
 }

@@ -1,0 +1,463 @@
+/*
+ * wxv_store.c: the claim store behind WxReplayCache.  A request claims
+ * its signed triple (and, under WxDedup, its message) in one atomic
+ * operation; a request that failed gives its claims back.
+ *
+ *   shmcb (or another socache provider)  one machine: look-up, then
+ *       store, under the global mutex (mod_authn_socache's way);
+ *   memcache:host:port  memcached's "add" (apr_memcache_add);
+ *   redis:host:port     Redis's "SET key 1 NX EX ttl" through hiredis
+ *       (APR has no Redis client that can send it), "AUTH" first when
+ *       WxReplayCachePassword is set; one connection per thread, kept in
+ *       an apr_reslist per child.
+ *
+ * One round trip per claim on every store.  The password is read from
+ * the server's configuration once and never logged or shown.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "ap_mpm.h"
+#include "ap_socache.h"
+#include "mod_status.h"
+#include "util_mutex.h"
+
+#include "apr_global_mutex.h"
+#include "apr_memcache.h"
+#include "apr_reslist.h"
+#include "apr_strings.h"
+
+#include <hiredis/hiredis.h>
+
+#include "mod_wx_valid.h"
+
+#define WXV_MUTEX        "wx-valid-replay"
+#define WXV_CACHE_ID     "mod_wx_valid"
+#define WXV_KEY_PREFIX   "wxv:"
+#define WXV_KEY_LEN      (sizeof(WXV_KEY_PREFIX) - 1 + 2 * WX_SIG_LEN)
+/* A store that answers slower than this is taken as failed (seconds). */
+#define WXV_STORE_TIMEOUT 1
+
+typedef enum {
+    WXV_STORE_SOCACHE = 0,
+    WXV_STORE_MEMCACHE,
+    WXV_STORE_REDIS
+} wxv_store_kind;
+
+struct wxv_store {
+    wxv_store_kind kind;
+    const char *name;                       /* as configured */
+    /* socache */
+    const ap_socache_provider_t *provider;
+    ap_socache_instance_t *inst;
+    /* memcache and redis */
+    const char *host;
+    apr_port_t port;
+    apr_memcache_t *mc;
+    apr_reslist_t *redis;                   /* redisContext *, per child */
+    const char *password;                   /* redis AUTH; NULL: none */
+    int initialised;
+};
+
+/* The global mutex of a socache provider that is not multi-process safe
+ * (shmcb), as mod_authn_socache does; NULL when none is in use. */
+static apr_global_mutex_t *wxv_mutex;
+
+int wxv_stores_pre_config(apr_pool_t *pconf)
+{
+    return ap_mutex_register(pconf, WXV_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+const char *wxv_store_create(cmd_parms *cmd, const char *spec,
+                             wxv_store **out)
+{
+    const char *sep = ap_strchr_c(spec, ':'), *name, *err;
+    wxv_store *st = apr_pcalloc(cmd->pool, sizeof(*st));
+
+    st->name = spec;
+    name = sep ? apr_pstrmemdup(cmd->pool, spec, (apr_size_t)(sep - spec))
+               : spec;
+    if (ap_cstr_casecmp(name, "memcache") == 0
+        || ap_cstr_casecmp(name, "redis") == 0) {
+        char *scope = NULL;
+        apr_status_t rv;
+
+        st->kind = ap_cstr_casecmp(name, "redis") == 0 ? WXV_STORE_REDIS
+                                                        : WXV_STORE_MEMCACHE;
+        rv = sep ? apr_parse_addr_port((char **)&st->host, &scope, &st->port,
+                                       sep + 1, cmd->pool)
+                 : APR_EINVAL;
+        if (rv != APR_SUCCESS || st->host == NULL || scope != NULL
+            || ap_strchr_c(sep + 1, ',') != NULL) {
+            return apr_psprintf(cmd->pool, "WxReplayCache: %s takes one "
+                                "host:port (%s:127.0.0.1:%d)", name, name,
+                                st->kind == WXV_STORE_REDIS ? 6379 : 11211);
+        }
+        if (st->port == 0) {
+            st->port = st->kind == WXV_STORE_REDIS ? 6379 : 11211;
+        }
+        *out = st;
+        return NULL;
+    }
+    st->kind = WXV_STORE_SOCACHE;
+    st->provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                      AP_SOCACHE_PROVIDER_VERSION);
+    if (st->provider == NULL) {
+        return apr_psprintf(cmd->pool, "WxReplayCache: unknown provider "
+                            "'%s' (is mod_socache_%s loaded?)", name, name);
+    }
+    err = st->provider->create(&st->inst, sep ? sep + 1 : NULL,
+                               cmd->temp_pool, cmd->pool);
+    if (err != NULL) {
+        return apr_pstrcat(cmd->pool, "WxReplayCache: ", err, NULL);
+    }
+    *out = st;
+    return NULL;
+}
+
+const char *wxv_store_name(const wxv_store *st)
+{
+    return st->name;
+}
+
+int wxv_store_takes_password(const wxv_store *st)
+{
+    return st->kind == WXV_STORE_REDIS;
+}
+
+static apr_status_t wxv_socache_destroy(void *data)
+{
+    wxv_store *st = data;
+
+    st->provider->destroy(st->inst, NULL);
+    return APR_SUCCESS;
+}
+
+apr_status_t wxv_stores_init(apr_pool_t *pconf, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    /* The value is one byte, but shmcb sizes its index by id + object and
+     * spends 24 bytes an index slot: a smaller hint makes it overrun its
+     * own subcaches (it crashed the bench with { 20, 1, 60 }). */
+    static struct ap_socache_hints hints = { WX_SIG_LEN, 32, 60 };
+    apr_status_t rv;
+    server_rec *v;
+
+    (void)ptemp;
+    wxv_mutex = NULL;
+    for (v = s; v != NULL; v = v->next) {
+        wxv_srv_conf *sc = ap_get_module_config(v->module_config,
+                                                &wx_valid_module);
+        wxv_store *st = sc->store;
+
+        if (st == NULL || st->initialised) {
+            continue;
+        }
+        st->initialised = 1;
+        st->password = sc->password;
+        if (st->kind == WXV_STORE_MEMCACHE) {
+            apr_memcache_server_t *ms;
+            int threads = 1;
+
+            ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+            threads = threads > 0 ? threads : 1;
+            rv = apr_memcache_create(pconf, 1, 0, &st->mc);
+            if (rv == APR_SUCCESS) {
+                rv = apr_memcache_server_create(
+                    pconf, st->host, st->port, 0, 1, (apr_uint32_t)threads,
+                    apr_time_from_sec(60), &ms);
+            }
+            if (rv == APR_SUCCESS) {
+                rv = apr_memcache_add_server(st->mc, ms);
+            }
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00022)
+                             "WxReplayCache %s: the memcached client could "
+                             "not be made", st->name);
+                return rv;
+            }
+            continue;
+        }
+        if (st->kind == WXV_STORE_REDIS) {
+            continue;               /* connections are made per child */
+        }
+        if ((st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+            && wxv_mutex == NULL) {
+            rv = ap_global_mutex_create(&wxv_mutex, NULL, WXV_MUTEX, NULL,
+                                        s, pconf, 0);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00019)
+                             "WxReplayCache %s: no global mutex", st->name);
+                return rv;
+            }
+        }
+        rv = st->provider->init(st->inst, WXV_CACHE_ID, &hints, v, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00020)
+                         "WxReplayCache %s: the provider failed to start",
+                         st->name);
+            return rv;
+        }
+        apr_pool_cleanup_register(pconf, st, wxv_socache_destroy,
+                                  apr_pool_cleanup_null);
+    }
+    return APR_SUCCESS;
+}
+
+/* --- Redis ----------------------------------------------------------- */
+
+/* One connection, AUTHed when a password is set: a resource of the
+ * child's reslist.  Failures say nothing here: the claim logs them. */
+static apr_status_t wxv_redis_open(void **res, void *params, apr_pool_t *p)
+{
+    wxv_store *st = params;
+    struct timeval tv = { WXV_STORE_TIMEOUT, 0 };
+    redisContext *c;
+    redisReply *reply;
+
+    (void)p;
+    c = redisConnectWithTimeout(st->host, (int)st->port, tv);
+    if (c == NULL || c->err) {
+        if (c != NULL) {
+            redisFree(c);
+        }
+        return APR_ECONNREFUSED;
+    }
+    redisSetTimeout(c, tv);
+    if (st->password != NULL) {
+        reply = redisCommand(c, "AUTH %s", st->password);
+        if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+            if (reply != NULL) {
+                freeReplyObject(reply);
+            }
+            redisFree(c);
+            return APR_EACCES;
+        }
+        freeReplyObject(reply);
+    }
+    *res = c;
+    return APR_SUCCESS;
+}
+
+static apr_status_t wxv_redis_close(void *res, void *params, apr_pool_t *p)
+{
+    (void)params;
+    (void)p;
+    redisFree(res);
+    return APR_SUCCESS;
+}
+
+void wxv_stores_child_init(apr_pool_t *p, server_rec *s)
+{
+    server_rec *v;
+    apr_status_t rv;
+
+    if (wxv_mutex != NULL) {
+        rv = apr_global_mutex_child_init(
+            &wxv_mutex, apr_global_mutex_lockfile(wxv_mutex), p);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, WXVLOGNO(00021)
+                         "WxReplayCache: the global mutex failed in a "
+                         "child");
+        }
+    }
+    for (v = s; v != NULL; v = v->next) {
+        wxv_srv_conf *sc = ap_get_module_config(v->module_config,
+                                                &wx_valid_module);
+        wxv_store *st = sc->store;
+        int threads = 1;
+
+        if (st == NULL || st->kind != WXV_STORE_REDIS || st->redis != NULL) {
+            continue;
+        }
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        threads = threads > 0 ? threads : 1;
+        rv = apr_reslist_create(&st->redis, 0, 1, threads,
+                                apr_time_from_sec(60), wxv_redis_open,
+                                wxv_redis_close, st, p);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, WXVLOGNO(00023)
+                         "WxReplayCache %s: no connection pool in a child",
+                         st->name);
+            st->redis = NULL;
+        }
+    }
+}
+
+/*
+ * One command on a connection of the pool: the reply, or NULL with *rv
+ * and *step set (the connection is then dropped, so the next one is
+ * fresh: Redis restarted, a timeout).
+ */
+static redisReply *wxv_redis_do(wxv_store *st, apr_status_t *rv,
+                                const char **step, const char *cmd,
+                                const char *key, apr_uint32_t ttl)
+{
+    redisContext *c = NULL;
+    redisReply *reply;
+
+    if (st->redis == NULL) {
+        *rv = APR_EGENERAL;
+        *step = "making its connection pool";
+        return NULL;
+    }
+    if ((*rv = apr_reslist_acquire(st->redis, (void **)&c)) != APR_SUCCESS) {
+        *step = *rv == APR_EACCES ? "authenticating (AUTH was refused)"
+                                  : "connecting";
+        return NULL;
+    }
+    reply = ttl ? redisCommand(c, cmd, key, (size_t)WXV_KEY_LEN,
+                               (unsigned int)ttl)
+                : redisCommand(c, cmd, key, (size_t)WXV_KEY_LEN);
+    if (reply == NULL || c->err) {
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        apr_reslist_invalidate(st->redis, c);
+        *rv = APR_EGENERAL;
+        *step = "sending a command (the connection broke or timed out)";
+        return NULL;
+    }
+    apr_reslist_release(st->redis, c);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(reply);
+        *rv = APR_EGENERAL;
+        *step = "on a command it refused";
+        return NULL;
+    }
+    return reply;
+}
+
+/* --- claims ---------------------------------------------------------- */
+
+static void wxv_store_key(char key[WXV_KEY_LEN + 1],
+                          const unsigned char id[WX_SIG_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = key + sizeof(WXV_KEY_PREFIX) - 1;
+    int i;
+
+    memcpy(key, WXV_KEY_PREFIX, sizeof(WXV_KEY_PREFIX) - 1);
+    for (i = 0; i < WX_SIG_LEN; i++) {
+        *o++ = hex[id[i] >> 4];
+        *o++ = hex[id[i] & 15];
+    }
+    *o = '\0';
+}
+
+wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
+                            const unsigned char id[WX_SIG_LEN],
+                            apr_uint32_t ttl, apr_status_t *rv,
+                            const char **step)
+{
+    char key[WXV_KEY_LEN + 1];
+    unsigned char one = 1, got[8];
+    unsigned int gotlen = sizeof(got);
+    int locked;
+
+    if (st->kind == WXV_STORE_MEMCACHE) {
+        wxv_store_key(key, id);
+        *rv = apr_memcache_add(st->mc, key, (char *)"1", 1, ttl, 0);
+        if (*rv == APR_SUCCESS) {
+            return WXV_CLAIMED;
+        }
+        if (*rv == APR_EEXIST) {
+            return WXV_TAKEN;
+        }
+        *step = "adding a claim";
+        return WXV_STORE_FAILED;
+    }
+    if (st->kind == WXV_STORE_REDIS) {
+        redisReply *reply;
+        wxv_claim_t c;
+
+        wxv_store_key(key, id);
+        reply = wxv_redis_do(st, rv, step, "SET %b 1 NX EX %u", key, ttl);
+        if (reply == NULL) {
+            return WXV_STORE_FAILED;
+        }
+        c = reply->type == REDIS_REPLY_NIL ? WXV_TAKEN
+          : reply->type == REDIS_REPLY_STATUS ? WXV_CLAIMED
+          : WXV_STORE_FAILED;
+        freeReplyObject(reply);
+        if (c == WXV_STORE_FAILED) {
+            *rv = APR_EGENERAL;
+            *step = "reading its answer to SET NX";
+        }
+        return c;
+    }
+    /* A socache provider: atomic under the mutex where it needs one
+     * (shmcb), and the mutex never around a network round trip. */
+    locked = wxv_mutex != NULL
+             && (st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    if (locked && (*rv = apr_global_mutex_lock(wxv_mutex)) != APR_SUCCESS) {
+        *step = "locking its mutex";
+        return WXV_STORE_FAILED;
+    }
+    *step = "looking up a claim";
+    *rv = st->provider->retrieve(st->inst, r->server, id, WX_SIG_LEN, got,
+                                 &gotlen, r->pool);
+    if (*rv == APR_NOTFOUND) {
+        *step = "storing a claim";
+        *rv = st->provider->store(st->inst, r->server, id, WX_SIG_LEN,
+                                  apr_time_now() + apr_time_from_sec(ttl),
+                                  &one, 1, r->pool);
+    }
+    else if (*rv == APR_SUCCESS) {
+        *rv = APR_EEXIST;
+    }
+    if (locked) {
+        apr_global_mutex_unlock(wxv_mutex);
+    }
+    return *rv == APR_SUCCESS ? WXV_CLAIMED
+         : *rv == APR_EEXIST ? WXV_TAKEN : WXV_STORE_FAILED;
+}
+
+void wxv_store_release(wxv_store *st, request_rec *r,
+                       const unsigned char id[WX_SIG_LEN])
+{
+    char key[WXV_KEY_LEN + 1];
+    int locked;
+
+    if (st->kind == WXV_STORE_MEMCACHE) {
+        wxv_store_key(key, id);
+        apr_memcache_delete(st->mc, key, 0);
+        return;
+    }
+    if (st->kind == WXV_STORE_REDIS) {
+        redisReply *reply;
+        apr_status_t rv;
+        const char *step;
+
+        wxv_store_key(key, id);
+        if ((reply = wxv_redis_do(st, &rv, &step, "DEL %b", key, 0))
+            != NULL) {
+            freeReplyObject(reply);
+        }
+        return;
+    }
+    locked = wxv_mutex != NULL
+             && (st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    if (!locked || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
+        st->provider->remove(st->inst, r->server, id, WX_SIG_LEN, r->pool);
+        if (locked) {
+            apr_global_mutex_unlock(wxv_mutex);
+        }
+    }
+}
+
+void wxv_store_status(wxv_store *st, request_rec *r, int flags)
+{
+    if (!(flags & AP_STATUS_SHORT)) {
+        ap_rprintf(r, "<h3>WxReplayCache %s</h3>\n",
+                   ap_escape_html(r->pool, st->name));
+    }
+    if (st->kind == WXV_STORE_SOCACHE) {
+        st->provider->status(st->inst, r, flags);
+    }
+    else if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "WxReplayCacheType: %s\n",
+                   st->kind == WXV_STORE_REDIS ? "redis" : "memcache");
+    }
+}
