@@ -53,7 +53,13 @@ typedef struct {
                                    * inherit */
     const char *appid;            /* the receiveid required; NULL: inherit
                                    * (none) */
+    int dedup;                    /* WxDedup: 1 on, 0 off, WXV_UNSET */
+    apr_int64_t dedup_window;     /* WxDedupWindow seconds, or WXV_UNSET */
 } wxv_dir_conf;
+
+/* WxDedupWindow's default: WeChat retries a message three times, 5 s
+ * apart (its timeout); a minute covers that four times over. */
+#define WXV_DEDUP_WINDOW_DEFAULT 60
 
 /* Counters since start-up, in shared memory: one per outcome, and one for
  * replay-cache failures.  NULL when the segment could not be made. */
@@ -143,6 +149,8 @@ static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
 
     (void)dir;
     conf->max_age = WXV_UNSET;
+    conf->dedup = WXV_UNSET;
+    conf->dedup_window = WXV_UNSET;
     return conf;
 }
 
@@ -158,9 +166,10 @@ static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     wxv_dir_conf *conf;
 
     int set = (add->tokens != NULL) + (add->max_age != WXV_UNSET)
-            + (add->keys != NULL) + (add->appid != NULL);
+            + (add->keys != NULL) + (add->appid != NULL)
+            + (add->dedup != WXV_UNSET) + (add->dedup_window != WXV_UNSET);
 
-    if (set == 4) {
+    if (set == 6) {
         return add;
     }
     if (set == 0) {
@@ -172,6 +181,9 @@ static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->max_age = add->max_age != WXV_UNSET ? add->max_age : base->max_age;
     conf->keys = add->keys ? add->keys : base->keys;
     conf->appid = add->appid ? add->appid : base->appid;
+    conf->dedup = add->dedup != WXV_UNSET ? add->dedup : base->dedup;
+    conf->dedup_window = add->dedup_window != WXV_UNSET ? add->dedup_window
+                                                         : base->dedup_window;
     return conf;
 }
 
@@ -615,6 +627,43 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
 }
 
 /*
+ * WxDedup: the message itself is claimed, by WeChat's own rule
+ * (wx_dedup_id: MsgId and sender, or an event's sender, time and keys,
+ * within the account), for WxDedupWindow seconds, so that a retry with a
+ * fresh timestamp, nonce and signature is a copy too.  A message without
+ * such a key (or not XML or JSON) goes to the app as it is.
+ */
+static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
+                                   const char *msg, apr_size_t len)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    unsigned char id[WX_SIG_LEN];
+    const char *why = NULL;
+    wx_message_t m;
+    wx_result_t rc;
+
+    if (st->conf->dedup != 1 || sc->store == NULL
+        || wx_message_parse(r->pool, msg, len, &m, &why) != WX_OK
+        || !wx_dedup_id(&m, APR_ARRAY_IDX(st->conf->tokens, st->which,
+                                          const char *), id)) {
+        return WX_OK;
+    }
+    rc = wxv_claim(r, id, (apr_uint32_t)(st->conf->dedup_window == WXV_UNSET
+                                         ? WXV_DEDUP_WINDOW_DEFAULT
+                                         : st->conf->dedup_window),
+                   "the message, for WxDedup");
+    if (rc == WX_DUPLICATE) {
+        st->why = "the same message was claimed before (WxDedup): "
+                  "answered, or still being handled";
+    }
+    else if (rc == WX_CACHE_ERROR) {
+        st->why = "the WxReplayCache failed";
+    }
+    return rc;
+}
+
+/*
  * msg_signature: safe and compatible mode, WeCom.  What the token can
  * check comes first and needs no key: msg_signature over the ciphertext
  * (echostr on a verification GET, the body's Encrypt otherwise).  Only a
@@ -688,6 +737,10 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
                         conf->keys->nelts, enc, enclen, conf->appid, &plain,
                         &receiveid, &st->key, &st->why);
     if (st->rc != WX_OK) {
+        goto refused;
+    }
+    if (h != NULL
+        && (st->rc = wxv_dedup_check(r, st, plain.p, plain.n)) != WX_OK) {
         goto refused;
     }
     if (h == NULL) {
@@ -812,6 +865,26 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                              wxv_max_age(conf), &st->which, &st->why);
     if (st->rc == WX_OK) {
         st->rc = wxv_replay_check(r, st, br);
+    }
+    if (st->rc == WX_OK && body && conf->dedup == 1) {
+        /* Plain mode under WxDedup: the body is read to find the
+         * message, and goes to the app as it was sent. */
+        wxv_http *h = wxv_read_body(br);
+
+        if ((st->rc = h->body_rc) != WX_OK) {
+            st->why = h->body_why;
+            if (h->body_status != 0) {
+                st->deferred = h->body_status;
+                st->deferred_r = r;
+            }
+        }
+        else {
+            st->rc = wxv_dedup_check(r, st, h->body, h->body_len);
+        }
+        if (h->body != NULL && !h->body_replayed) {
+            h->body_replayed = 1;
+            wxv_replay(br, h->body, h->body_len);
+        }
     }
     if (st->rc == WX_OK && APLOGrdebug(r)) {
         st->why = apr_psprintf(r->pool, "signed with WxToken %d of %d",
@@ -1353,6 +1426,35 @@ static int wxv_status_hook(request_rec *r, int flags)
     return OK;
 }
 
+/* WxDedupWindow seconds */
+static const char *wxv_cmd_dedup_window(cmd_parms *cmd, void *dconf,
+                                        const char *arg)
+{
+    wxv_dir_conf *conf = dconf;
+    apr_int64_t n;
+    char *end;
+
+    (void)cmd;
+    errno = 0;
+    n = apr_strtoi64(arg, &end, 10);
+    if (!apr_isdigit(*arg) || *end != '\0' || errno == ERANGE
+        || n < 1 || n > WX_MAX_AGE_LIMIT) {
+        return "WxDedupWindow takes a number of seconds from 1 to 86400";
+    }
+    conf->dedup_window = n;
+    return NULL;
+}
+
+/* WxDedup on|off */
+static const char *wxv_cmd_dedup(cmd_parms *cmd, void *dconf, int on)
+{
+    wxv_dir_conf *conf = dconf;
+
+    (void)cmd;
+    conf->dedup = on;
+    return NULL;
+}
+
 /* WxReplayCache provider[:args], or none. */
 static const char *wxv_cmd_replay_cache(cmd_parms *cmd, void *dummy,
                                         const char *arg)
@@ -1470,6 +1572,12 @@ static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE1("WxAppID", wxv_cmd_appid, NULL, RSRC_CONF | OR_AUTHCFG,
                   "Safe mode and WeCom: the receiveid decrypted messages "
                   "must carry (AppID, CorpID or SuiteID)"),
+    AP_INIT_FLAG("WxDedup", wxv_cmd_dedup, NULL, RSRC_CONF | OR_AUTHCFG,
+                 "on: each message reaches the app once even when WeChat's "
+                 "retries carry fresh signatures (needs a WxReplayCache)"),
+    AP_INIT_TAKE1("WxDedupWindow", wxv_cmd_dedup_window, NULL,
+                  RSRC_CONF | OR_AUTHCFG, "Seconds WxDedup remembers a "
+                  "message (default 60)"),
     AP_INIT_TAKE1("WxReplayCache", wxv_cmd_replay_cache, NULL, RSRC_CONF,
                   "Remember used signatures for the WxMaxAge window in a "
                   "socache provider: shmcb, memcache:host:port, "
@@ -1492,8 +1600,20 @@ static int wxv_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return wxv_stores_pre_config(pconf);
 }
 
-/* A section of s (or s itself) with WxMaxAge off, by name; NULL if none. */
-static const char *wxv_unbounded(apr_pool_t *p, server_rec *s)
+static int wxv_unbounded(const wxv_dir_conf *dc)
+{
+    return dc->max_age == WX_MAX_AGE_OFF;
+}
+
+static int wxv_dedups(const wxv_dir_conf *dc)
+{
+    return dc->dedup == 1;
+}
+
+/* A section of s (or s itself) whose configuration has what test looks
+ * for, by name; NULL if none. */
+static const char *wxv_section_with(apr_pool_t *p, server_rec *s,
+                                    int (*test)(const wxv_dir_conf *))
 {
     core_server_config *csc = ap_get_core_module_config(s->module_config);
     apr_array_header_t *sections[2];
@@ -1501,7 +1621,7 @@ static const char *wxv_unbounded(apr_pool_t *p, server_rec *s)
                                             &wx_valid_module);
     int i, j;
 
-    if (dc != NULL && dc->max_age == WX_MAX_AGE_OFF) {
+    if (dc != NULL && test(dc)) {
         return "the server's own configuration";
     }
     sections[0] = csc->sec_dir;
@@ -1512,7 +1632,7 @@ static const char *wxv_unbounded(apr_pool_t *p, server_rec *s)
                                                 ap_conf_vector_t *);
             core_dir_config *cd = ap_get_core_module_config(v);
             dc = ap_get_module_config(v, &wx_valid_module);
-            if (dc != NULL && dc->max_age == WX_MAX_AGE_OFF) {
+            if (dc != NULL && test(dc)) {
                 return apr_psprintf(p, "the %s section for %s",
                                     i == 0 ? "<Directory>" : "<Location>",
                                     cd && cd->d ? cd->d : "?");
@@ -1549,8 +1669,17 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          ? wxv_store_name(sc->store) : "none");
             return !OK;
         }
+        if (sc->store == NULL
+            && (where = wxv_section_with(ptemp, v, wxv_dedups)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         WXVLOGNO(00026) "WxDedup needs a WxReplayCache, "
+                         "but %s of %s:%u has WxDedup on and none", where,
+                         v->server_hostname ? v->server_hostname : "?",
+                         (unsigned)v->port);
+            return !OK;
+        }
         if (sc->store != NULL
-            && (where = wxv_unbounded(ptemp, v)) != NULL) {
+            && (where = wxv_section_with(ptemp, v, wxv_unbounded)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00018) "WxReplayCache needs a bounded "
                          "WxMaxAge, but %s of %s:%u has WxMaxAge off", where,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "apr_base64.h"
+#include "apr_sha1.h"
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "apu_errno.h"
@@ -350,12 +351,17 @@ typedef struct {
     XML_Parser xp;
     int depth;
     int elements;
-    int in_encrypt;       /* inside the <Encrypt> child of <xml> */
-    int encrypts;         /* such children seen */
-    char *text;           /* Encrypt's text, n of cap bytes (the body's
-                           * length: expat's text is never longer) */
+    const char *const *names;   /* the children of <xml> to collect */
+    int nnames;
+    wx_bytes_t *vals;           /* their text, and */
+    int *counts;                /* how often each came */
+    int open;                   /* the one being read, or -1 */
+    apr_size_t open_at;         /* where its text starts */
+    const char *markup_why;     /* a collected child holds markup */
+    char *text;                 /* the texts, n of cap bytes (the body's
+                                 * length: expat's text is never longer) */
     apr_size_t n, cap;
-    const char *why;      /* set by the handler that stopped expat */
+    const char *why;            /* set by the handler that stopped expat */
 } wx_xml_ctx;
 
 static void wx_xml_stop(wx_xml_ctx *x, const char *why)
@@ -370,6 +376,7 @@ static void XMLCALL wx_xml_start(void *ud, const XML_Char *name,
                                  const XML_Char **atts)
 {
     wx_xml_ctx *x = ud;
+    int i;
 
     if (atts[0] != NULL) {
         wx_xml_stop(x, "the request body's XML has attributes");
@@ -385,14 +392,17 @@ static void XMLCALL wx_xml_start(void *ud, const XML_Char *name,
     else if (x->depth == 1 && strcmp(name, "xml") != 0) {
         wx_xml_stop(x, "the request body's XML root is not <xml>");
     }
-    else if (x->in_encrypt) {
-        wx_xml_stop(x, "the request body's Encrypt is empty or not text");
+    else if (x->open >= 0) {
+        wx_xml_stop(x, x->markup_why);
     }
-    else if (x->depth == 2 && strcmp(name, "Encrypt") == 0) {
-        if (++x->encrypts > 1) {
-            wx_xml_stop(x, "the request body has more than one Encrypt");
+    else if (x->depth == 2) {
+        for (i = 0; i < x->nnames && strcmp(name, x->names[i]) != 0; i++) {
         }
-        x->in_encrypt = 1;
+        if (i < x->nnames) {
+            x->counts[i]++;
+            x->open = i;
+            x->open_at = x->n;
+        }
     }
 }
 
@@ -401,8 +411,13 @@ static void XMLCALL wx_xml_end(void *ud, const XML_Char *name)
     wx_xml_ctx *x = ud;
 
     (void)name;
-    if (x->depth == 2) {
-        x->in_encrypt = 0;
+    if (x->depth == 2 && x->open >= 0) {
+        /* The first copy counts; the caller decides about repeats. */
+        if (x->counts[x->open] == 1) {
+            x->vals[x->open].p = x->text + x->open_at;
+            x->vals[x->open].n = x->n - x->open_at;
+        }
+        x->open = -1;
     }
     x->depth--;
 }
@@ -413,7 +428,7 @@ static void XMLCALL wx_xml_text(void *ud, const XML_Char *s, int len)
 {
     wx_xml_ctx *x = ud;
 
-    if (x->in_encrypt && len > 0) {
+    if (x->open >= 0 && len > 0) {
         if ((apr_size_t)len > x->cap - x->n) {
             wx_xml_stop(x, "the request body is not well-formed XML");
             return;
@@ -448,9 +463,16 @@ static void XMLCALL wx_xml_pi(void *ud, const XML_Char *target,
     wx_xml_stop(ud, "the request body's XML has a processing instruction");
 }
 
-static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
-                                   apr_size_t len, wx_bytes_t *encrypt,
-                                   const char **why)
+/*
+ * Parse body as WeChat's XML, <xml> and flat children, and collect the
+ * text of the children named in names (vals[i], counts[i]: bytes in a
+ * buffer from p, the first copy; n = 0 when absent).  markup_why is the
+ * sentence for a collected child that holds an element.
+ */
+static wx_result_t wx_xml_fields(apr_pool_t *p, const char *body,
+                                 apr_size_t len, const char *const *names,
+                                 int nnames, wx_bytes_t *vals, int *counts,
+                                 const char *markup_why, const char **why)
 {
     wx_xml_ctx x;
     enum XML_Status st;
@@ -460,6 +482,14 @@ static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
         return WX_MALFORMED;
     }
     memset(&x, 0, sizeof(x));
+    memset(vals, 0, sizeof(*vals) * (apr_size_t)nnames);
+    memset(counts, 0, sizeof(*counts) * (apr_size_t)nnames);
+    x.names = names;
+    x.nnames = nnames;
+    x.vals = vals;
+    x.counts = counts;
+    x.open = -1;
+    x.markup_why = markup_why;
     /* As apr_xml creates it: the encodings expat knows by itself (WeChat
      * sends UTF-8, undeclared); no namespace processing. */
     if ((x.xp = XML_ParserCreate(NULL)) == NULL) {
@@ -484,17 +514,41 @@ static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
         *why = "the request body is not well-formed XML";
         return WX_MALFORMED;
     }
-    if (x.encrypts == 0) {
+    return WX_OK;
+}
+
+static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
+                                   apr_size_t len, wx_bytes_t *encrypt,
+                                   const char **why)
+{
+    static const char *const names[1] = { "Encrypt" };
+    wx_bytes_t val;
+    int count;
+    char *copy;
+    wx_result_t rc;
+
+    rc = wx_xml_fields(p, body, len, names, 1, &val, &count,
+                       "the request body's Encrypt is empty or not text",
+                       why);
+    if (rc != WX_OK) {
+        return rc;
+    }
+    if (count == 0) {
         *why = "the request body has no Encrypt";
         return WX_MALFORMED;
     }
-    if (x.n == 0) {
+    if (count > 1) {
+        *why = "the request body has more than one Encrypt";
+        return WX_MALFORMED;
+    }
+    if (val.n == 0) {
         *why = "the request body's Encrypt is empty or not text";
         return WX_MALFORMED;
     }
-    x.text[x.n] = '\0';
-    encrypt->p = x.text;
-    encrypt->n = x.n;
+    /* Its own NUL-terminated copy: the text buffer runs on. */
+    copy = apr_pstrmemdup(p, val.p, val.n);
+    encrypt->p = copy;
+    encrypt->n = val.n;
     return WX_OK;
 }
 
@@ -556,6 +610,131 @@ wx_result_t wx_envelope_parse(apr_pool_t *p, const char *body,
     *why = len == 0 ? "the request body is empty"
                     : "the request body is neither XML nor JSON";
     return WX_MALFORMED;
+}
+
+/* --- messages: WeChat's own dedup rule ---------------------------------- */
+
+/* The children wx_message_t holds, in its order. */
+static const char *const wx_message_names[WX_MSG_FIELDS] = {
+    "ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId",
+    "Event", "EventKey", "AgentID"
+};
+
+/* A JSON message's field as text: a string as it is, an integer in
+ * decimal (MsgId, CreateTime, AgentID are numbers in JSON). */
+static void wx_json_field(apr_pool_t *p, json_t *root, const char *name,
+                          wx_bytes_t *out)
+{
+    json_t *v = json_object_get(root, name);
+
+    out->p = NULL;
+    out->n = 0;
+    if (json_is_string(v)) {
+        out->n = json_string_length(v);
+        out->p = apr_pstrmemdup(p, json_string_value(v), out->n);
+    }
+    else if (json_is_integer(v)) {
+        out->p = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                              (apr_int64_t)json_integer_value(v));
+        out->n = strlen(out->p);
+    }
+}
+
+wx_result_t wx_message_parse(apr_pool_t *p, const char *body,
+                             apr_size_t len, wx_message_t *m,
+                             const char **why)
+{
+    apr_size_t i = 0;
+    int counts[WX_MSG_FIELDS], k;
+
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r'
+                       || body[i] == '\n')) {
+        i++;
+    }
+    if (i < len && body[i] == '<') {
+        wx_result_t rc = wx_xml_fields(p, body, len, wx_message_names,
+                                       WX_MSG_FIELDS, m->f, counts,
+                                       "a field of the message holds "
+                                       "markup", why);
+        if (rc != WX_OK) {
+            return rc;
+        }
+        for (k = 0; k < WX_MSG_FIELDS; k++) {
+            if (counts[k] > 1) {
+                *why = "a field of the message comes twice";
+                return WX_MALFORMED;
+            }
+        }
+        return WX_OK;
+    }
+    if (i < len && body[i] == '{') {
+        json_error_t err;
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+
+        if (root == NULL || !json_is_object(root)) {
+            json_decref(root);
+            *why = "the message is not a JSON object";
+            return WX_MALFORMED;
+        }
+        for (k = 0; k < WX_MSG_FIELDS; k++) {
+            wx_json_field(p, root, wx_message_names[k], &m->f[k]);
+        }
+        json_decref(root);
+        return WX_OK;
+    }
+    *why = "the message is neither XML nor JSON";
+    return WX_MALFORMED;
+}
+
+int wx_dedup_id(const wx_message_t *m, const char *token,
+                unsigned char id[WX_SIG_LEN])
+{
+    /* Ordinary messages: MsgId with the sender (MsgId alone has collided
+     * across users); events: the sender, CreateTime, Event, EventKey and
+     * AgentID.  Both within the account: its ToUserName and token. */
+    static const int msg[] = { WX_MSG_TO, WX_MSG_FROM, WX_MSG_ID };
+    static const int event[] = {
+        WX_MSG_TO, WX_MSG_FROM, WX_MSG_CREATE, WX_MSG_EVENT,
+        WX_MSG_EVENT_KEY, WX_MSG_AGENT_ID
+    };
+    const int *parts;
+    int nparts, i;
+    apr_sha1_ctx_t ctx;
+    unsigned char len[4];
+    const char *domain;
+
+    if (m->f[WX_MSG_ID].n > 0) {
+        parts = msg;
+        nparts = (int)(sizeof(msg) / sizeof(msg[0]));
+        domain = "wx-dedup-msg";
+    }
+    else if (m->f[WX_MSG_FROM].n > 0 && m->f[WX_MSG_CREATE].n > 0) {
+        parts = event;
+        nparts = (int)(sizeof(event) / sizeof(event[0]));
+        domain = "wx-dedup-event";
+    }
+    else {
+        return 0;
+    }
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
+                           (unsigned int)strlen(domain) + 1);
+    for (i = -1; i < nparts; i++) {
+        const char *v = i < 0 ? token : m->f[parts[i]].p;
+        apr_size_t n = i < 0 ? strlen(token) : m->f[parts[i]].n;
+
+        len[0] = (unsigned char)(n >> 24);
+        len[1] = (unsigned char)(n >> 16);
+        len[2] = (unsigned char)(n >> 8);
+        len[3] = (unsigned char)n;
+        apr_sha1_update_binary(&ctx, len, 4);
+        if (n > 0) {
+            apr_sha1_update_binary(&ctx, (const unsigned char *)v,
+                                   (unsigned int)n);
+        }
+    }
+    apr_sha1_final(id, &ctx);
+    return 1;
 }
 
 char *wx_envelope_reply(apr_pool_t *p, wx_envelope_t env, const char *b64,

@@ -108,6 +108,36 @@ wx_result_t wx_envelope_parse(apr_pool_t *p, const char *body,
                               apr_size_t len, wx_envelope_t *env,
                               wx_bytes_t *encrypt, const char **why);
 
+/* The fields of a message that WeChat's own dedup rule uses. */
+enum {
+    WX_MSG_TO = 0, WX_MSG_FROM, WX_MSG_CREATE, WX_MSG_TYPE, WX_MSG_ID,
+    WX_MSG_EVENT, WX_MSG_EVENT_KEY, WX_MSG_AGENT_ID, WX_MSG_FIELDS
+};
+typedef struct {
+    wx_bytes_t f[WX_MSG_FIELDS];   /* n = 0: absent or empty */
+} wx_message_t;
+
+/*
+ * The fields of a message (a plain-mode body, or a decrypted one): XML
+ * <xml><ToUserName>... (expat, with the envelope's shape rules) or JSON
+ * {"ToUserName": ...} (jansson; numbers as decimal text).  Bytes from p.
+ * WX_MALFORMED when it is neither, or an XML field comes twice or holds
+ * markup.
+ */
+wx_result_t wx_message_parse(apr_pool_t *p, const char *body,
+                             apr_size_t len, wx_message_t *m,
+                             const char **why);
+
+/*
+ * The dedup key of message m within the account signed by token (sha1,
+ * every part length-prefixed): ordinary messages by ToUserName,
+ * FromUserName and MsgId; events (no MsgId) by ToUserName, FromUserName,
+ * CreateTime, Event, EventKey and AgentID.  0 when m has neither a MsgId
+ * nor a FromUserName and CreateTime: no key, no dedup.
+ */
+int wx_dedup_id(const wx_message_t *m, const char *token,
+                unsigned char id[WX_SIG_LEN]);
+
 /*
  * The encrypted reply in envelope env: XML <Encrypt> <MsgSignature>
  * <TimeStamp> <Nonce>; JSON {"Encrypt","MsgSignature","TimeStamp","Nonce"};

@@ -18,6 +18,7 @@ use LWP::UserAgent;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use WxBackend;
+use WxOracle;
 use WxServer;
 use WxTest;
 
@@ -178,6 +179,125 @@ for my $kind (sort keys %stores) {
     }
     $_->stop for @srv;
     $cache->kill_daemon if $cache;
+}
+
+# -- WxDedup: the message itself, once ---------------------------------------
+# WeChat's retries may carry a fresh timestamp, nonce and signature: only
+# the message tells them apart.
+{
+    my $key = 'CurrentKey0123456789abcdefghijklmnopqrstuvw';
+    my $dconf = sub {
+        my ($spec) = @_;
+        my $loc = sub {
+            my ($path, $token, $extra) = @_;
+            return qq{<Location $path>\n    WxToken $token\n    Require wx-signature\n}
+                 . qq{    $extra\n    ProxyPass "http://127.0.0.1:$backend$path"\n</Location>\n};
+        };
+        return "WxReplayCache $spec\n"
+            . $loc->('/dedup', 'DedupTok3nA', 'WxDedup on')
+            . $loc->('/dedup-b', 'DedupTok3nB', 'WxDedup on')
+            . $loc->('/nodedup', 'DedupTok3nA', '')
+            . $loc->('/dedup-short', 'DedupTok3nA', "WxDedup on\n    WxDedupWindow 2")
+            . $loc->('/dedup-safe', 'DedupTok3nA', "WxDedup on\n    WxEncodingAESKey $key");
+    };
+    my $msg = sub {
+        my ($from, $id, %o) = @_;
+        my $to = $o{to} // 'gh_dedup';
+        return "<xml><ToUserName><![CDATA[$to]]></ToUserName>"
+             . "<FromUserName><![CDATA[$from]]></FromUserName>"
+             . "<CreateTime>" . ($o{create} // 1714037059) . "</CreateTime>"
+             . (defined $id ? "<MsgType><![CDATA[text]]></MsgType><Content>hi</Content><MsgId>$id</MsgId>"
+                            : "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>"
+                            . "<EventKey><![CDATA[" . ($o{key} // 'menu_a') . "]]></EventKey>")
+             . "</xml>";
+    };
+    my $n = 0;
+    # One delivery by WeChat: a fresh signature each time; "m" marks it in
+    # the app's record.
+    my $send = sub {
+        my ($srv, $path, $token, $body, %o) = @_;
+        my $mark = 'd' . ++$n;
+        my $q = signed_query(token => $token) . "&m=$mark" . ($o{reply} ? "&reply=$o{reply}" : '');
+        if ($o{safe}) {
+            my ($ts, $nonce) = (time, int rand 1e9);
+            my $r = oracle_encrypt(lib => 'wecom', key => $key, id => 'wxany', msg => $body,
+                                   token => $token, timestamp => int($ts) . '', nonce => "$nonce");
+            $q = "timestamp=" . int($ts) . "&nonce=$nonce&msg_signature=$r->{signature}&m=$mark";
+            $body = "<xml><Encrypt><![CDATA[$r->{encrypt}]]></Encrypt></xml>";
+        }
+        my $res = LWP::UserAgent->new(timeout => 10)->post($srv->base . "$path?$q",
+            'Content-Type' => 'text/xml', Content => $body);
+        my @hit = grep { ($_->{target} // '') =~ /[?&]m=$mark(?:&|$)/ } @{ $app->hits };
+        return ($res->code . ':' . ($res->content eq '' ? 'empty' : $res->content),
+                scalar(@hit), $hit[0]);
+    };
+
+    my $s = WxServer->apache(name => 'dedup', conf => $dconf->('shmcb'));
+    my $m1 = $msg->('oUserA', 9001);
+    my ($ans, $hits, $hit) = $send->($s, '/dedup', 'DedupTok3nA', $m1);
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: a message reaches the app');
+    is($hit->{body}, $m1, 'WxDedup: plain mode: the body as sent, byte for byte');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $m1);
+    is("$ans $hits", '200:empty 0', 'WxDedup: its retry, freshly signed: acknowledged, not delivered');
+    like($s->error_log, qr/WXV00024: duplicate: the same message was claimed before \(WxDedup\): answered, or still being handled; acknowledged, for \/dedup$/m,
+         'WxDedup: logged as a duplicate');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $msg->('oUserB', 9001));
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: the same MsgId from another user: delivered');
+    ($ans, $hits) = $send->($s, '/dedup-b', 'DedupTok3nB', $m1);
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: the same message to another account (token): delivered');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $msg->('oUserA', 9001, to => 'gh_other'));
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: ... to another ToUserName: delivered');
+
+    my $e1 = $msg->('oUserA', undef);
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $e1);
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: an event reaches the app');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $e1);
+    is("$ans $hits", '200:empty 0', 'WxDedup: the same event again: acknowledged');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $msg->('oUserA', undef, key => 'menu_b'));
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: an event with another EventKey: delivered');
+
+    my $m2 = $msg->('oUserA', 9002);
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $m2, reply => 'fail');
+    is("$ans $hits", '500:backend-err 1', 'WxDedup: the app fails on a message');
+    ($ans, $hits) = $send->($s, '/dedup', 'DedupTok3nA', $m2);
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup: its retry reaches the app (released)');
+
+    my $m3 = $msg->('oUserA', 9003);
+    ($ans, $hits) = $send->($s, '/nodedup', 'DedupTok3nA', $m3);
+    ($ans, $hits) = $send->($s, '/nodedup', 'DedupTok3nA', $m3);
+    is("$ans $hits", '200:backend-ok 1', 'without WxDedup: a retry, freshly signed, reaches the app again');
+
+    ($ans, $hits) = $send->($s, '/dedup-short', 'DedupTok3nA', $msg->('oUserA', 9004));
+    ($ans, $hits) = $send->($s, '/dedup-short', 'DedupTok3nA', $msg->('oUserA', 9004));
+    is("$ans $hits", '200:empty 0', 'WxDedupWindow 2: a retry inside: acknowledged');
+    sleep 3;
+    ($ans, $hits) = $send->($s, '/dedup-short', 'DedupTok3nA', $msg->('oUserA', 9004));
+    is("$ans $hits", '200:backend-ok 1', 'WxDedupWindow 2: 3 s later: delivered again');
+
+    my $sm = $msg->('oUserS', 9101);
+    ($ans, $hits, $hit) = $send->($s, '/dedup-safe', 'DedupTok3nA', $sm, safe => 1);
+    like("$ans $hits", qr{^200:<xml><Encrypt>.* 1$}, 'WxDedup, safe mode: a message reaches the app (its reply encrypted)');
+    is($hit->{body}, $sm, 'WxDedup, safe mode: decrypted');
+    ($ans, $hits) = $send->($s, '/dedup-safe', 'DedupTok3nA', $sm, safe => 1);
+    is("$ans $hits", '200:empty 0',
+       'WxDedup, safe mode: encrypted anew and freshly signed: acknowledged');
+
+    my $page = LWP::UserAgent->new->get($s->base . '/server-status?auto')->content;
+    my ($dups) = $page =~ /^WxValidDuplicate: (\d+)$/m;
+    is($dups, 4, 'WxDedup: mod_status counts 4 duplicates');
+    $s->stop;
+
+    # A fleet: two Apaches on one Redis, the retry through the other.
+    my $redis = WxServer->redis;
+    my $spec = 'redis:127.0.0.1:' . $redis->port;
+    my @fleet = map { WxServer->apache(name => "dedup-$_", conf => $dconf->($spec)) } qw(a b);
+    my $m4 = $msg->('oUserF', 9201);
+    ($ans, $hits) = $send->($fleet[0], '/dedup', 'DedupTok3nA', $m4);
+    is("$ans $hits", '200:backend-ok 1', 'WxDedup on Redis: delivered through one Apache');
+    ($ans, $hits) = $send->($fleet[1], '/dedup', 'DedupTok3nA', $m4);
+    is("$ans $hits", '200:empty 0', 'WxDedup on Redis: its retry through the other: acknowledged');
+    $_->stop for @fleet;
+    $redis->kill_daemon;
 }
 
 $app->stop;

@@ -506,6 +506,95 @@ static void test_envelopes(void)
     }
 }
 
+/* WeChat's dedup rule: the key of a message, per account. */
+static int dedup_key(const char *body, const char *token,
+                     unsigned char id[WX_SIG_LEN])
+{
+    wx_message_t m;
+    const char *why = NULL;
+
+    if (wx_message_parse(pool, body, strlen(body), &m, &why) != WX_OK) {
+        return -1;
+    }
+    return wx_dedup_id(&m, token, id);
+}
+
+static void test_dedup(void)
+{
+    static const char text1[] =
+        "<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"
+        "<FromUserName><![CDATA[oUser1]]></FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]>"
+        "</MsgType><Content><![CDATA[hi]]></Content><MsgId>24536</MsgId></xml>";
+    static const char text1_later[] =
+        "<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"
+        "<FromUserName><![CDATA[oUser1]]></FromUserName>"
+        "<CreateTime>1714037099</CreateTime><MsgType><![CDATA[text]]>"
+        "</MsgType><Content><![CDATA[hi]]></Content><MsgId>24536</MsgId></xml>";
+    static const char text1_json[] =
+        "{\"ToUserName\":\"gh_1\",\"FromUserName\":\"oUser1\","
+        "\"CreateTime\":1714037059,\"MsgType\":\"text\",\"Content\":\"hi\","
+        "\"MsgId\":24536}";
+    static const char text2_user[] =
+        "<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser2</FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgId>24536</MsgId></xml>";
+    static const char text1_other_account[] =
+        "<xml><ToUserName>gh_2</ToUserName><FromUserName>oUser1</FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgId>24536</MsgId></xml>";
+    static const char event1[] =
+        "<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser1</FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgType>event</MsgType>"
+        "<Event>CLICK</Event><EventKey>menu_a</EventKey></xml>";
+    static const char event1_key_b[] =
+        "<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser1</FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgType>event</MsgType>"
+        "<Event>CLICK</Event><EventKey>menu_b</EventKey></xml>";
+    static const char event1_agent[] =
+        "<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser1</FromUserName>"
+        "<CreateTime>1714037059</CreateTime><MsgType>event</MsgType>"
+        "<Event>CLICK</Event><EventKey>menu_a</EventKey>"
+        "<AgentID>1000002</AgentID></xml>";
+    unsigned char a[WX_SIG_LEN], b[WX_SIG_LEN];
+    wx_message_t m;
+    const char *why = NULL;
+
+    is_int(dedup_key(text1, "Tok3n", a), 1, "dedup: a text message has a key");
+    is_int(dedup_key(text1_later, "Tok3n", b), 1, "dedup: its retry too");
+    ok(memcmp(a, b, WX_SIG_LEN) == 0,
+       "dedup: a message by MsgId and sender, not CreateTime");
+    is_int(dedup_key(text1_json, "Tok3n", b), 1, "dedup: JSON, numbers");
+    ok(memcmp(a, b, WX_SIG_LEN) == 0, "dedup: JSON and XML alike");
+    dedup_key(text2_user, "Tok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) != 0,
+       "dedup: one MsgId from two users: two messages");
+    dedup_key(text1_other_account, "Tok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) != 0,
+       "dedup: another ToUserName: another account");
+    dedup_key(text1, "OtherTok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) != 0,
+       "dedup: another token: another account");
+    is_int(dedup_key(event1, "Tok3n", a), 1, "dedup: an event has a key");
+    dedup_key(event1_key_b, "Tok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) != 0, "dedup: events: EventKey counts");
+    dedup_key(event1_agent, "Tok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) != 0, "dedup: events: AgentID counts");
+    dedup_key(event1, "Tok3n", b);
+    ok(memcmp(a, b, WX_SIG_LEN) == 0, "dedup: the same event, the same key");
+    is_int(dedup_key("<xml><Content>x</Content></xml>", "Tok3n", a), 0,
+           "dedup: no MsgId, no sender and time: no key");
+    is_int(dedup_key("{\"MsgId\":\"7\"}", "Tok3n", a), 1,
+           "dedup: a MsgId alone is a key");
+    is_int(wx_message_parse(pool, "<xml><MsgId>1</MsgId><MsgId>2</MsgId></xml>",
+                            43, &m, &why), WX_MALFORMED, "dedup: a field twice");
+    is_str(why, "a field of the message comes twice", "dedup: a field twice: why");
+    is_int(wx_message_parse(pool, "<xml><MsgId><a/></MsgId></xml>", 30, &m,
+                            &why), WX_MALFORMED, "dedup: markup in a field");
+    is_int(wx_message_parse(pool, "hello", 5, &m, &why), WX_MALFORMED,
+           "dedup: neither XML nor JSON");
+    is_int(wx_message_parse(pool, "<!DOCTYPE x><xml/>", 18, &m, &why),
+           WX_MALFORMED, "dedup: the envelope's shape rules");
+}
+
 /*
  * Thousands of namespace declarations, on the root and behind the CDATA-
  * in-a-PI trick: refused as attributes and as a processing instruction,
@@ -625,6 +714,7 @@ int main(void)
     test_envelopes();
     test_envelope_pieces();
     test_envelope_floods();
+    test_dedup();
     test_replies();
 
     apr_pool_destroy(pool);
