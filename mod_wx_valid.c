@@ -94,6 +94,8 @@ typedef struct {
  * userdata of the top request.  The body, read once; the message
  * decrypted from it; the replay-cache entry it claimed.
  */
+#define WXV_MAX_CLAIMS 4
+
 typedef struct {
     int body_read;
     wx_result_t body_rc;
@@ -101,10 +103,11 @@ typedef struct {
     const char *body_why;
     char *body;
     apr_size_t body_len;
-    int body_replayed;            /* a refused body went back, as sent */
+    int body_raw;                 /* the body goes to the app as sent */
     wxv_message *msg;
-    int claims;                   /* replay, then dedup: given back */
-    unsigned char claim_id[2][WX_SIG_LEN];   /* when the request fails */
+    int claims;                   /* replay, dedup, a subrequest's: */
+    unsigned char claim_id[WXV_MAX_CLAIMS][WX_SIG_LEN];  /* given back when
+                                   * the request fails */
     wxv_store *claim_store;
 } wxv_http;
 
@@ -557,7 +560,7 @@ static wx_result_t wxv_claim(request_rec *r, const unsigned char *id,
     }
     switch (wxv_store_claim(sc->store, r, id, ttl, &rv, &step)) {
     case WXV_CLAIMED:
-        if (h->claims < 2) {
+        if (h->claims < WXV_MAX_CLAIMS) {
             memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
             h->claim_store = sc->store;
         }
@@ -764,11 +767,10 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
     return;
 
 refused:
-    /* The body was read: whoever reads it next (an app another Require
-     * line grants it to, or httpd discarding it) gets it as it came. */
-    if (h != NULL && !h->body_replayed && h->body != NULL) {
-        h->body_replayed = 1;
-        wxv_replay(br, h->body, h->body_len);
+    /* The body was read: an app another Require line grants the request
+     * to gets it as it came (wxv_insert_filter). */
+    if (h != NULL && h->body != NULL) {
+        h->body_raw = 1;
     }
 }
 
@@ -881,9 +883,8 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
         else {
             st->rc = wxv_dedup_check(r, st, h->body, h->body_len);
         }
-        if (h->body != NULL && !h->body_replayed) {
-            h->body_replayed = 1;
-            wxv_replay(br, h->body, h->body_len);
+        if (h->body != NULL) {
+            h->body_raw = 1;
         }
     }
     if (st->rc == WX_OK && APLOGrdebug(r)) {
@@ -1013,8 +1014,8 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
             return wxv_reply_fail(f, bb, rv, "reading it failed");
         }
         if ((ctx->held += n) > WX_MAX_BODY) {
-            return wxv_reply_fail(f, bb, APR_SUCCESS,
-                                  "it is over 262144 bytes");
+            return wxv_reply_fail(f, bb, APR_SUCCESS, "it is over "
+                                  WX_STR(WX_MAX_BODY) " bytes");
         }
     }
     if ((rv = ap_save_brigade(f, &ctx->bb, &bb, r->pool)) != APR_SUCCESS) {
@@ -1238,20 +1239,26 @@ static int wxv_fixups(request_rec *r)
     }
     if (st->deferred && st->deferred_r == r) {
         if (st->deferred == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            /* mod_dir answers for the main request what its subrequest
+             * got: both get the page. */
             wxv_plain_page(r, st->deferred);
+            wxv_plain_page(wxv_body_request(r), st->deferred);
         }
         return st->deferred;
     }
-    if (r->main == NULL && (h = wxv_http_of(r, 0)) != NULL
-        && h->msg != NULL) {
+    /* The main request, and a subrequest that verified the message
+     * (mod_dir copies its query and a mod_proxy URL made from it into the
+     * main request). */
+    if ((r->main == NULL || (st->safe && st->rc == WX_OK))
+        && (h = wxv_http_of(r, 0)) != NULL && h->msg != NULL) {
         wxv_as_plain(r, h->msg);
     }
     return DECLINED;
 }
 
 /*
- * Just before a handler runs: the plaintext of a decrypted message, for
- * the request that runs it: the one the guard verified, the main request
+ * Just before a handler runs: the plaintext of a decrypted message (or a
+ * body that was read and goes on as sent), for the request that runs it: the one the guard verified, the main request
  * mod_dir turned into its verified subrequest, or an internal redirect
  * (which httpd may not send through authz again, in one configuration).
  * Never for a subrequest: the body is the main request's.
@@ -1260,9 +1267,16 @@ static void wxv_insert_filter(request_rec *r)
 {
     wxv_http *h;
 
-    if (r->main == NULL && (h = wxv_http_of(r, 0)) != NULL
-        && h->msg != NULL) {
+    if (r->main != NULL || (h = wxv_http_of(r, 0)) == NULL) {
+        return;
+    }
+    /* One body filter for the request, whichever it is: internal
+     * redirects and mod_dir's fast redirect replace the filter chains. */
+    if (h->msg != NULL) {
         wxv_attach(r, h->msg);
+    }
+    else if (h->body_raw) {
+        wxv_replay(r, h->body, h->body_len);
     }
 }
 

@@ -358,8 +358,9 @@ typedef struct {
     int open;                   /* the one being read, or -1 */
     apr_size_t open_at;         /* where its text starts */
     const char *markup_why;     /* a collected child holds markup */
-    char *text;                 /* the texts, n of cap bytes (the body's
-                                 * length: expat's text is never longer) */
+    char *text;                 /* the texts, n of cap bytes: twice the
+                                 * body (a declared ISO-8859-1 grows so
+                                 * in UTF-8, UTF-16 by half; UTF-8 not) */
     apr_size_t n, cap;
     const char *why;            /* set by the handler that stopped expat */
 } wx_xml_ctx;
@@ -423,7 +424,8 @@ static void XMLCALL wx_xml_end(void *ud, const XML_Char *name)
 }
 
 /* expat hands text over in pieces (per line, per character reference);
- * they land in one buffer the size of the body, so joining is linear. */
+ * they land in one buffer of twice the body's size, so joining is
+ * linear. */
 static void XMLCALL wx_xml_text(void *ud, const XML_Char *s, int len)
 {
     wx_xml_ctx *x = ud;
@@ -496,8 +498,8 @@ static wx_result_t wx_xml_fields(apr_pool_t *p, const char *body,
         *why = "the XML parser could not be created";
         return WX_MALFORMED;
     }
-    x.text = apr_palloc(p, len + 1);
-    x.cap = len;
+    x.cap = 2 * len;
+    x.text = apr_palloc(p, x.cap + 1);
     XML_SetUserData(x.xp, &x);
     XML_SetElementHandler(x.xp, wx_xml_start, wx_xml_end);
     XML_SetCharacterDataHandler(x.xp, wx_xml_text);

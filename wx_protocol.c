@@ -798,6 +798,15 @@ apr_int64_t wx_timestamp_value(const wx_query_t *q)
     return t;
 }
 
+/* Byte-wise order of two ranges, shorter first on a common prefix. */
+static int wx_bytes_cmp(const wx_bytes_t *a, const wx_bytes_t *b)
+{
+    apr_size_t n = a->n < b->n ? a->n : b->n;
+    int c = n ? memcmp(a->p, b->p, n) : 0;
+
+    return c != 0 ? c : (a->n > b->n) - (a->n < b->n);
+}
+
 void wx_replay_id(const wx_query_t *q, const char *token,
                   unsigned char id[WX_SIG_LEN])
 {
@@ -813,6 +822,14 @@ void wx_replay_id(const wx_query_t *q, const char *token,
     parts[1].n = q->len[WX_P_TIMESTAMP];
     parts[2].p = q->val[WX_P_NONCE];
     parts[2].n = q->len[WX_P_NONCE];
+    /* The signatures cover the parts sorted: a timestamp and nonce
+     * swapped are the same signed triple, so they are one id too. */
+    if (parts[1].p != NULL && parts[2].p != NULL
+        && wx_bytes_cmp(&parts[1], &parts[2]) > 0) {
+        wx_bytes_t t = parts[1];
+        parts[1] = parts[2];
+        parts[2] = t;
+    }
     apr_sha1_init(&ctx);
     apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
                            sizeof(domain));

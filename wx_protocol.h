@@ -178,7 +178,9 @@ apr_int64_t wx_timestamp_value(const wx_query_t *q);
  * That triple is what WeChat signs, plainly (signature) and, with the
  * ciphertext, in msg_signature: one key for both, so a triple used once
  * in either way is used up for the other too (a safe-mode POST's plain
- * signature replayed on a GET).  Scoped by the token, so accounts that
+ * signature replayed on a GET).  The timestamp and nonce go in sorted, as
+ * the signatures take them (swapped, they still verify).  Scoped by the
+ * token, so accounts that
  * share a cache never meet; not derivable without it.
  */
 void wx_replay_id(const wx_query_t *q, const char *token,

@@ -576,6 +576,31 @@ refused(name => 'XML with a DOCTYPE', path => '/safe',
     is(scalar @{ $fpm->fpm_hits }, $fpm_before, 'DirectoryIndex, tampered: PHP ran nothing');
 }
 
+# The same under <RequireAny> with Require ip: the refused body reaches
+# index.php as sent; and a body over the limit gets our 413 page, not
+# httpd's (which repeats the method), though mod_dir answers for the
+# subrequest.
+{
+    my $body = '<xml><Content>not signed</Content></xml>';
+    my $fpm_before = scalar @{ $fpm->fpm_hits };
+    $res = check(name => 'DirectoryIndex, RequireAny, a refused body', method => 'POST',
+                 url => '/dirindex-any/?signature=' . ('0' x 40) . '&timestamp=1&nonce=1',
+                 body => $body, status => 200, note => 'malformed',
+                 logpath => '/dirindex-any/index.php');
+    my $php = eval { JSON::PP->new->decode($res->content) } // {};
+    is(decode_base64($php->{body} // ''), $body,
+       'DirectoryIndex, RequireAny: index.php read the body as sent');
+    is(scalar @{ $fpm->fpm_hits }, $fpm_before + 1, 'DirectoryIndex, RequireAny: PHP ran once');
+    my ($url) = safe_post(path => '/dirindex/', token => 'DirTok3n', id => 'wxdir01234567890ab');
+    my $big = '<xml><Encrypt>' . ('A' x 270000) . '</Encrypt></xml>';
+    my $req = HTTP::Request->new(POST => Apache::TestRequest::resolve_url($url));
+    $req->content($big);
+    $req->header('Content-Type' => 'text/xml', 'Content-Length' => length $big);
+    $res = $ua->request($req);
+    is($res->code, 413, 'DirectoryIndex, over the body limit: 413');
+    unlike($res->content, qr/POST/, 'DirectoryIndex, over the body limit: our page, no method');
+}
+
 # msg_signature where no key is in effect: verified first (it needs only
 # the token), so only a request that verified is a 500, and an error.
 {

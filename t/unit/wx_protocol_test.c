@@ -525,6 +525,10 @@ static void test_replay_id(void)
     wx_replay_id(&b, "Tok3n", ib);
     ok(memcmp(ia, ib, WX_SIG_LEN) != 0,
        "replay id: the timestamp as sent (another signed string)");
+    parse("signature=0123&timestamp=n1&nonce=0001714036504", &b, &why);
+    wx_replay_id(&b, "Tok3n", ib);
+    ok(memcmp(ia, ib, WX_SIG_LEN) == 0,
+       "replay id: timestamp and nonce swapped (the same signatures): the same id");
     /* Lengths are part of it: moving a byte between fields changes it. */
     parse("signature=0123&timestamp=000171403650&nonce=4n1", &b, &why);
     wx_replay_id(&b, "Tok3n", ib);

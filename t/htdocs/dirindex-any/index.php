@@ -1,0 +1,3 @@
+<?php
+// The plain-mode app again, as a DirectoryIndex guarded by <Files index.php>.
+require __DIR__ . '/../php/wechat.php';
