@@ -44,6 +44,7 @@
 #define WXV_NOTE      "wx-valid"
 #define WXV_UNSET     (-2)
 #define WXV_PLAIN_IN  "WX_PLAIN_BODY"
+#define WXV_RELEASE   "WX_CLAIM_RELEASE"
 #define WXV_REPLY_OUT "WX_ENCRYPT_REPLY"
 
 typedef struct {
@@ -1257,6 +1258,44 @@ static int wxv_fixups(request_rec *r)
 }
 
 /*
+ * A request that failed (its status is not 2xx) gives its claims back, so
+ * that WeChat's retry of the message reaches the app.  As soon as the
+ * status is known, before the response goes out: a retry sent the moment
+ * the failure arrives must not find the claim still there (and be
+ * acknowledged, and the message lost).  Called from the release filter,
+ * for error pages from insert_error_filter, and last from
+ * log_transaction for a request that sent nothing.
+ */
+static void wxv_release_failed(request_rec *r, int status)
+{
+    wxv_http *h = wxv_http_of(r, 0);
+    int i;
+
+    if (h == NULL || h->claims == 0 || ap_is_HTTP_SUCCESS(status)) {
+        return;
+    }
+    for (i = 0; i < h->claims; i++) {
+        wxv_store_release(h->claim_store, r, h->claim_id[i]);
+    }
+    h->claims = 0;
+}
+
+/* The first of the response, on its way to the headers: its status is
+ * final then. */
+static apr_status_t wxv_release_out(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    wxv_release_failed(f->r, f->r->status);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* An error page (ap_die): the resource filters are gone by then. */
+static void wxv_insert_error_filter(request_rec *r)
+{
+    wxv_release_failed(r, r->status);
+}
+
+/*
  * Just before a handler runs: the plaintext of a decrypted message (or a
  * body that was read and goes on as sent), for the request that runs it: the one the guard verified, the main request
  * mod_dir turned into its verified subrequest, or an internal redirect
@@ -1269,6 +1308,9 @@ static void wxv_insert_filter(request_rec *r)
 
     if (r->main != NULL || (h = wxv_http_of(r, 0)) == NULL) {
         return;
+    }
+    if (h->claims > 0) {
+        ap_add_output_filter(WXV_RELEASE, NULL, r, r->connection);
     }
     /* One body filter for the request, whichever it is: internal
      * redirects and mod_dir's fast redirect replace the filter chains. */
@@ -1368,8 +1410,8 @@ static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
 
 /*
  * After the response: count the request's outcome, and give back its
- * replay-cache entry when the request failed (non-2xx), so that WeChat's
- * own retry of it is not taken for a replay.
+ * claims if the request failed (non-2xx) and nothing did so before (a
+ * request that sent no response at all).
  */
 static int wxv_log_transaction(request_rec *r)
 {
@@ -1392,11 +1434,7 @@ static int wxv_log_transaction(request_rec *r)
     while (last->next != NULL) {
         last = last->next;
     }
-    if (!ap_is_HTTP_SUCCESS(last->status)) {
-        for (i = 0; i < h->claims; i++) {
-            wxv_store_release(h->claim_store, r, h->claim_id[i]);
-        }
-    }
+    wxv_release_failed(r, last->status);
     h->claims = 0;
     return DECLINED;
 }
@@ -1773,6 +1811,8 @@ static void wxv_register_hooks(apr_pool_t *p)
     ap_hook_handler(wxv_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(wxv_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(wxv_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(wxv_insert_error_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
     ap_hook_child_init(wxv_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(wxv_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
@@ -1780,6 +1820,9 @@ static void wxv_register_hooks(apr_pool_t *p)
                       APR_HOOK_MIDDLE);
     ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
                              AP_FTYPE_RESOURCE);
+    /* First of all output filters, so it acts before any byte is sent. */
+    ap_register_output_filter(WXV_RELEASE, wxv_release_out, NULL,
+                              AP_FTYPE_RESOURCE);
     /* After every other resource filter (mod_substitute, INCLUDES...),
      * which would otherwise rewrite the envelope; before mod_deflate. */
     ap_register_output_filter(WXV_REPLY_OUT, wxv_reply_out, NULL,

@@ -282,8 +282,12 @@ for my $kind (sort keys %stores) {
     is("$ans $hits", '200:empty 0',
        'WxDedup, safe mode: encrypted anew and freshly signed: acknowledged');
 
-    my $page = LWP::UserAgent->new->get($s->base . '/server-status?auto')->content;
-    my ($dups) = $page =~ /^WxValidDuplicate: (\d+)$/m;
+    my $dups;
+    WxServer::poll(20, sub {
+        my $page = LWP::UserAgent->new->get($s->base . '/server-status?auto')->content;
+        ($dups) = $page =~ /^WxValidDuplicate: (\d+)$/m;
+        ($dups // 0) >= 4;
+    });
     is($dups, 4, 'WxDedup: mod_status counts 4 duplicates');
     $s->stop;
 

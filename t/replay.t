@@ -97,8 +97,11 @@ sub counters {
     is(get($s, '/wx?' . signed_query(token => 'Forged123', echostr => 'x'))->code,
        403, 'shmcb: a forged GET: 403');
 
-    # Exactly what happened above, counted across the children.
-    my ($c, $page) = counters($s);
+    # Exactly what happened above, counted across the children (each
+    # request in log_transaction, after its response: the last one's count
+    # may come a moment after the answer).
+    my ($c, $page);
+    WxServer::poll(20, sub { ($c, $page) = counters($s); ($c->{BadSignature} // 0) >= 1 });
     is($c->{Ok}, 4, 'status: WxValidOk 4');
     is($c->{Replay}, 1, 'status: WxValidReplay 1 (the verification GET)');
     is($c->{Duplicate}, 1, 'status: WxValidDuplicate 1 (the POST)');
@@ -228,9 +231,10 @@ for my $kind ('memcache', 'redis') {
          "$kind down: allow logs each failure");
     like($deny->error_log, qr/WXV00016: cache-error: .* refused \(WxReplayCacheFailure deny\)/,
          "$kind down: deny logs each failure");
-    my ($c) = counters($a);
+    my $c;
+    WxServer::poll(20, sub { ($c) = counters($a); ($c->{CacheFailures} // 0) >= 10 });
     is($c->{CacheFailures}, 10, "$kind down: allow counted 10 cache failures");
-    ($c) = counters($deny);
+    WxServer::poll(20, sub { ($c) = counters($deny); ($c->{CacheError} // 0) >= 10 });
     is($c->{CacheError}, 10, "$kind down: deny counted 10 cache-error refusals");
 
     # The cache comes back: both recover by themselves.

@@ -255,6 +255,21 @@ EOF
     close $fh;
     my $self = bless { dir => $dir, port => $port, httpd => $httpd,
                        name => "apache $o{name}", parent => $$ }, $class;
+    if ($ENV{WX_VALGRIND}) {
+        # make memcheck: one process (-X) under valgrind's memcheck, its
+        # log kept where tools/apache-test reads every one of them.
+        my $vdir = $ENV{WX_VALGRIND_DIR} // $dir;
+        my $pid = spawn(log => "$dir/valgrind.out", cmd => [
+            'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+            '--num-callers=40', "--log-file=$vdir/$o{name}.valgrind.log",
+            $httpd, '-X', '-f', "$dir/httpd.conf"]);
+        $self->{pid} = wait_ready(what => $self->{name}, pid => $pid,
+                                  port => $port, pidfile => "$dir/httpd.pid",
+                                  log => "$dir/error_log", secs => 120);
+        $self->{valgrind} = 1;
+        return $self;
+    }
     my $out = `'$httpd' -f '$dir/httpd.conf' -k start 2>&1`;
     die "apache $o{name} did not start: $out" if $?;
     # -k start returns before the server it detached writes its pid file.
@@ -280,7 +295,8 @@ sub error_log {
 sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
-    stop_pid(what => $self->{name}, pid => $pid);
+    stop_pid(what => $self->{name}, pid => $pid,
+             secs => $self->{valgrind} ? 120 : 20);
 }
 
 # memcached or redis-server in the foreground, as a child of the test.
