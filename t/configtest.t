@@ -165,6 +165,41 @@ my $shmcb = "LoadModule socache_shmcb_module \"$libexec/mod_socache_shmcb.so\"\n
     like($out, qr{WxReplayCacheFailure takes allow or deny}, 'WxReplayCacheFailure: message');
     ($rc, $out) = configtest("<Location /x>\nWxReplayCache shmcb\n</Location>");
     isnt($rc, 0, 'WxReplayCache in a <Location>: refused (server and vhost only)');
+    # memcache and redis are the module's own clients: no socache module.
+    for my $spec ('memcache:127.0.0.1:11211', 'redis:127.0.0.1:6379', 'redis:localhost') {
+        ($rc, $out) = configtest("WxReplayCache $spec");
+        is($rc, 0, "WxReplayCache $spec: accepted without mod_socache_*") or diag $out;
+    }
+    ($rc, $out) = configtest('WxReplayCache redis:');
+    isnt($rc, 0, 'WxReplayCache redis: without a host: refused');
+    like($out, qr{WxReplayCache: redis takes one host:port \(redis:127\.0\.0\.1:6379\)},
+         'redis without a host: message');
+    ($rc, $out) = configtest("WxReplayCache redis:127.0.0.1:6379\n"
+                             . "WxReplayCachePassword \${WX_CT_REDIS_PW}",
+                             WX_CT_REDIS_PW => 'CtSecretPw1');
+    is($rc, 0, 'WxReplayCachePassword from the environment: accepted') or diag $out;
+    unlike($out, qr/CtSecretPw1/, 'WxReplayCachePassword: not in the output');
+    ($rc, $out) = configtest("WxReplayCache memcache:127.0.0.1:11211\n"
+                             . "WxReplayCachePassword CtSecretPw2");
+    isnt($rc, 0, 'WxReplayCachePassword with memcache: refused');
+    like($out, qr{WxReplayCachePassword is for a WxReplayCache on Redis, and .* has memcache:127\.0\.0\.1:11211},
+         'WxReplayCachePassword with memcache: message');
+    unlike($out, qr/CtSecretPw2/, 'WxReplayCachePassword refused: the password not shown');
+    ($rc, $out) = configtest('WxReplayCachePassword ${WX_CT_UNSET}');
+    isnt($rc, 0, 'WxReplayCachePassword of an undefined variable: refused');
+    ($rc, $out) = configtest("<Location /wx>\nWxToken LocTok3n\nWxDedup on\n</Location>");
+    isnt($rc, 0, 'WxDedup without a WxReplayCache: refused');
+    like($out, qr{WxDedup needs a WxReplayCache, but the <Location> section for /wx of .* has WxDedup on and none},
+         'WxDedup without a WxReplayCache: message');
+    ($rc, $out) = configtest($shmcb . "WxReplayCache shmcb\n<Location /wx>\nWxToken LocTok3n\n"
+                             . "WxDedup on\nWxDedupWindow 30\n</Location>");
+    is($rc, 0, 'WxDedup on, WxDedupWindow 30, with shmcb: accepted') or diag $out;
+    for my $bad ('0', '86401', 'x', '-5') {
+        ($rc, $out) = configtest("<Location /wx>\nWxDedupWindow $bad\n</Location>");
+        isnt($rc, 0, "WxDedupWindow $bad: refused");
+        like($out, qr{WxDedupWindow takes a number of seconds from 1 to 86400},
+             "WxDedupWindow $bad: message");
+    }
 }
 
 for my $line ('Require wx-signature SomeTok3n', 'Require wx-signature a b') {

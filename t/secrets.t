@@ -1,6 +1,6 @@
 # mod_info's /server-info (?config too) shows every directive with its
-# arguments, ${ENV} already expanded: WxToken's and WxEncodingAESKey's are
-# hidden, and the module still works with them.
+# arguments, ${ENV} already expanded: WxToken's, WxEncodingAESKey's and
+# WxReplayCachePassword's are hidden, and the module still works with them.
 use strict;
 use warnings FATAL => 'all';
 
@@ -19,6 +19,8 @@ $ENV{WX_SECRET_TEST_TOKEN} = 'EnvSecretTok3n';
 my $key = 'SecretKey0123456789abcdefghijklmnopqrstuvwx';
 my $s = WxServer->apache(name => 'info', conf => <<"CONF");
 LoadModule info_module $libexec/mod_info.so
+WxReplayCache redis:127.0.0.1:1
+WxReplayCachePassword RedisSecretPw9
 <Location /server-info>
     SetHandler server-info
 </Location>
@@ -32,8 +34,8 @@ my $ua = LWP::UserAgent->new(timeout => 10);
 for my $page ('/server-info', '/server-info?config', '/server-info?mod_wx_valid.c') {
     my $res = $ua->get($s->base . $page);
     is($res->code, 200, "$page: 200");
-    unlike($res->content, qr/FileSecretTok3n|EnvSecretTok3n|SecretKey0123/,
-           "$page: no token, no key");
+    unlike($res->content, qr/FileSecretTok3n|EnvSecretTok3n|SecretKey0123|RedisSecretPw9/,
+           "$page: no token, no key, no store password");
 }
 like($ua->get($s->base . '/server-info?config')->content,
      qr/WxToken.{0,40}\(hidden by mod_wx_valid\)/s,
