@@ -536,6 +536,26 @@ static wxv_http *wxv_read_body(request_rec *br)
 }
 
 /*
+ * br's body, read (once) for a judgement of r: st->rc and st->why say how
+ * that went; httpd's own answer to a body it could not read is left to
+ * wxv_fixups (st->deferred), since authz cannot give it.
+ */
+static wxv_http *wxv_judge_body(request_rec *r, request_rec *br,
+                                wxv_req_state *st)
+{
+    wxv_http *h = wxv_read_body(br);
+
+    if ((st->rc = h->body_rc) != WX_OK) {
+        st->why = h->body_why;
+        if (h->body_status != 0) {
+            st->deferred = h->body_status;
+            st->deferred_r = r;
+        }
+    }
+    return h;
+}
+
+/*
  * Claim id for ttl seconds on the server's WxReplayCache, in one atomic
  * operation: WX_OK (claimed; a request that fails gives it back),
  * WX_DUPLICATE (somebody holds it: a copy), or when the store fails,
@@ -544,8 +564,9 @@ static wxv_http *wxv_read_body(request_rec *br)
  * (judged again in a subrequest, or under another section) is no copy of
  * itself.
  */
-static wx_result_t wxv_claim(request_rec *r, const unsigned char *id,
-                             apr_uint32_t ttl, const char *what)
+static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
+                             const unsigned char *id, apr_uint32_t ttl,
+                             const char *what, const char *dup_why)
 {
     wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                             &wx_valid_module);
@@ -567,6 +588,7 @@ static wx_result_t wxv_claim(request_rec *r, const unsigned char *id,
         }
         return WX_OK;
     case WXV_TAKEN:
+        st->why = dup_why;
         return WX_DUPLICATE;
     default:
         break;
@@ -581,7 +603,11 @@ static wx_result_t wxv_claim(request_rec *r, const unsigned char *id,
                   ? "refused (WxReplayCacheFailure deny)"
                   : "let through unchecked (WxReplayCacheFailure allow)",
                   ap_escape_logitem(r->pool, r->uri));
-    return sc->fail_deny == 1 ? WX_CACHE_ERROR : WX_OK;
+    if (sc->fail_deny != 1) {
+        return WX_OK;
+    }
+    st->why = "the WxReplayCache failed";
+    return WX_CACHE_ERROR;
 }
 
 /*
@@ -614,18 +640,14 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
         - (apr_int64_t)apr_time_sec(r->request_time);
     wx_replay_id(&st->q, APR_ARRAY_IDX(st->conf->tokens, st->which,
                                        const char *), id);
-    rc = wxv_claim(r, id, (apr_uint32_t)(ttl < 1 ? 1 : ttl),
-                   "the signed timestamp and nonce");
-    if (rc == WX_DUPLICATE) {
-        if (br->method_number == M_GET && !wxv_has_body(br)) {
-            st->why = "signature already used within WxMaxAge";
-            return WX_REPLAY;
-        }
-        st->why = "its timestamp and nonce were claimed before: answered, "
-                  "or still being handled";
-    }
-    else if (rc == WX_CACHE_ERROR) {
-        st->why = "the WxReplayCache failed";
+    rc = wxv_claim(r, st, id, (apr_uint32_t)(ttl < 1 ? 1 : ttl),
+                   "the signed timestamp and nonce",
+                   "its timestamp and nonce were claimed before: answered, "
+                   "or still being handled");
+    if (rc == WX_DUPLICATE && br->method_number == M_GET
+        && !wxv_has_body(br)) {
+        st->why = "signature already used within WxMaxAge";
+        return WX_REPLAY;
     }
     return rc;
 }
@@ -645,7 +667,6 @@ static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
     unsigned char id[WX_SIG_LEN];
     const char *why = NULL;
     wx_message_t m;
-    wx_result_t rc;
 
     if (st->conf->dedup != 1 || sc->store == NULL
         || wx_message_parse(r->pool, msg, len, &m, &why) != WX_OK
@@ -653,18 +674,13 @@ static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
                                           const char *), id)) {
         return WX_OK;
     }
-    rc = wxv_claim(r, id, (apr_uint32_t)(st->conf->dedup_window == WXV_UNSET
-                                         ? WXV_DEDUP_WINDOW_DEFAULT
-                                         : st->conf->dedup_window),
-                   "the message, for WxDedup");
-    if (rc == WX_DUPLICATE) {
-        st->why = "the same message was claimed before (WxDedup): "
-                  "answered, or still being handled";
-    }
-    else if (rc == WX_CACHE_ERROR) {
-        st->why = "the WxReplayCache failed";
-    }
-    return rc;
+    return wxv_claim(r, st, id,
+                     (apr_uint32_t)(st->conf->dedup_window == WXV_UNSET
+                                    ? WXV_DEDUP_WINDOW_DEFAULT
+                                    : st->conf->dedup_window),
+                     "the message, for WxDedup",
+                     "the same message was claimed before (WxDedup): "
+                     "answered, or still being handled");
 }
 
 /*
@@ -698,14 +714,9 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
     else {
         wx_bytes_t e;
 
-        h = wxv_read_body(br);
-        if ((st->rc = h->body_rc) != WX_OK) {
-            st->why = h->body_why;
-            if (h->body_status != 0) {
-                st->deferred = h->body_status;
-                st->deferred_r = r;
-            }
-            else {
+        h = wxv_judge_body(r, br, st);
+        if (st->rc != WX_OK) {
+            if (!st->deferred) {
                 goto refused;
             }
             return;
@@ -872,16 +883,9 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     if (st->rc == WX_OK && body && conf->dedup == 1) {
         /* Plain mode under WxDedup: the body is read to find the
          * message, and goes to the app as it was sent. */
-        wxv_http *h = wxv_read_body(br);
+        wxv_http *h = wxv_judge_body(r, br, st);
 
-        if ((st->rc = h->body_rc) != WX_OK) {
-            st->why = h->body_why;
-            if (h->body_status != 0) {
-                st->deferred = h->body_status;
-                st->deferred_r = r;
-            }
-        }
-        else {
+        if (st->rc == WX_OK) {
             st->rc = wxv_dedup_check(r, st, h->body, h->body_len);
         }
         if (h->body != NULL) {

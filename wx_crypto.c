@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "apr_base64.h"
-#include "apr_sha1.h"
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "apu_errno.h"
@@ -699,43 +698,28 @@ int wx_dedup_id(const wx_message_t *m, const char *token,
         WX_MSG_TO, WX_MSG_FROM, WX_MSG_CREATE, WX_MSG_EVENT,
         WX_MSG_EVENT_KEY, WX_MSG_AGENT_ID
     };
-    const int *parts;
-    int nparts, i;
-    apr_sha1_ctx_t ctx;
-    unsigned char len[4];
-    const char *domain;
+    wx_bytes_t parts[1 + sizeof(event) / sizeof(event[0])];
+    const int *fields;
+    int nfields, i;
 
     if (m->f[WX_MSG_ID].n > 0) {
-        parts = msg;
-        nparts = (int)(sizeof(msg) / sizeof(msg[0]));
-        domain = "wx-dedup-msg";
+        fields = msg;
+        nfields = (int)(sizeof(msg) / sizeof(msg[0]));
     }
     else if (m->f[WX_MSG_FROM].n > 0 && m->f[WX_MSG_CREATE].n > 0) {
-        parts = event;
-        nparts = (int)(sizeof(event) / sizeof(event[0]));
-        domain = "wx-dedup-event";
+        fields = event;
+        nfields = (int)(sizeof(event) / sizeof(event[0]));
     }
     else {
         return 0;
     }
-    apr_sha1_init(&ctx);
-    apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
-                           (unsigned int)strlen(domain) + 1);
-    for (i = -1; i < nparts; i++) {
-        const char *v = i < 0 ? token : m->f[parts[i]].p;
-        apr_size_t n = i < 0 ? strlen(token) : m->f[parts[i]].n;
-
-        len[0] = (unsigned char)(n >> 24);
-        len[1] = (unsigned char)(n >> 16);
-        len[2] = (unsigned char)(n >> 8);
-        len[3] = (unsigned char)n;
-        apr_sha1_update_binary(&ctx, len, 4);
-        if (n > 0) {
-            apr_sha1_update_binary(&ctx, (const unsigned char *)v,
-                                   (unsigned int)n);
-        }
+    parts[0].p = token;
+    parts[0].n = strlen(token);
+    for (i = 0; i < nfields; i++) {
+        parts[1 + i] = m->f[fields[i]];
     }
-    apr_sha1_final(id, &ctx);
+    wx_keyed_id(fields == msg ? "wx-dedup-msg" : "wx-dedup-event", parts,
+                1 + nfields, id);
     return 1;
 }
 

@@ -807,14 +807,36 @@ static int wx_bytes_cmp(const wx_bytes_t *a, const wx_bytes_t *b)
     return c != 0 ? c : (a->n > b->n) - (a->n < b->n);
 }
 
+void wx_keyed_id(const char *domain, const wx_bytes_t *parts, int nparts,
+                 unsigned char id[WX_SIG_LEN])
+{
+    apr_sha1_ctx_t ctx;
+    unsigned char len[4];
+    int i;
+
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
+                           (unsigned int)strlen(domain) + 1);
+    for (i = 0; i < nparts; i++) {
+        apr_size_t n = parts[i].p ? parts[i].n : 0;
+
+        len[0] = (unsigned char)(n >> 24);
+        len[1] = (unsigned char)(n >> 16);
+        len[2] = (unsigned char)(n >> 8);
+        len[3] = (unsigned char)n;
+        apr_sha1_update_binary(&ctx, len, 4);
+        if (n > 0) {
+            apr_sha1_update_binary(&ctx, (const unsigned char *)parts[i].p,
+                                   (unsigned int)n);
+        }
+    }
+    apr_sha1_final(id, &ctx);
+}
+
 void wx_replay_id(const wx_query_t *q, const char *token,
                   unsigned char id[WX_SIG_LEN])
 {
-    static const char domain[] = "wx-replay";
-    apr_sha1_ctx_t ctx;
     wx_bytes_t parts[3];
-    unsigned char len[4];
-    int i;
 
     parts[0].p = token;
     parts[0].n = strlen(token);
@@ -830,22 +852,7 @@ void wx_replay_id(const wx_query_t *q, const char *token,
         parts[1] = parts[2];
         parts[2] = t;
     }
-    apr_sha1_init(&ctx);
-    apr_sha1_update_binary(&ctx, (const unsigned char *)domain,
-                           sizeof(domain));
-    for (i = 0; i < 3; i++) {
-        apr_size_t n = parts[i].p ? parts[i].n : 0;
-        len[0] = (unsigned char)(n >> 24);
-        len[1] = (unsigned char)(n >> 16);
-        len[2] = (unsigned char)(n >> 8);
-        len[3] = (unsigned char)n;
-        apr_sha1_update_binary(&ctx, len, 4);
-        if (n > 0) {
-            apr_sha1_update_binary(&ctx, (const unsigned char *)parts[i].p,
-                                   (unsigned int)n);
-        }
-    }
-    apr_sha1_final(id, &ctx);
+    wx_keyed_id("wx-replay", parts, 3, id);
 }
 
 const char *wx_echo_problem(const wx_query_t *q)

@@ -173,6 +173,14 @@ wx_result_t wx_verify_msg(const wx_query_t *q, const char *encrypt,
 apr_int64_t wx_timestamp_value(const wx_query_t *q);
 
 /*
+ * sha1 over domain (with its NUL) and each of the nparts parts, each
+ * prefixed by its length as 4 bytes big-endian (a part with p == NULL is
+ * empty): the store's keys, where no two different inputs may meet.
+ */
+void wx_keyed_id(const char *domain, const wx_bytes_t *parts, int nparts,
+                 unsigned char id[WX_SIG_LEN]);
+
+/*
  * The replay cache's key for a query that verified under token: sha1 over
  * the token, the timestamp and the nonce as sent, each length-prefixed.
  * That triple is what WeChat signs, plainly (signature) and, with the
