@@ -37,9 +37,6 @@
 
 
 #define WXV_HANDLER   "wx-valid"
-/* The acknowledgement of a duplicate: set by wxv_fixups, never by a
- * configuration (a SetHandler of it is refused like any unknown one). */
-#define WXV_ACK_HANDLER "wx-valid acknowledgement"
 #define WXV_ACK       1      /* st->deferred: acknowledge, not a status */
 #define WXV_NOTE      "wx-valid"
 #define WXV_UNSET     (-2)
@@ -106,6 +103,7 @@ typedef struct {
     apr_size_t body_len;
     int body_raw;                 /* the body goes to the app as sent */
     wxv_message *msg;
+    int ack;                      /* a copy: wxv_handler answers it */
     int claims;                   /* replay, dedup, a subrequest's: */
     unsigned char claim_id[WXV_MAX_CLAIMS][WX_SIG_LEN];  /* given back when
                                    * the request fails */
@@ -208,13 +206,33 @@ static void *wxv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->store = add->store_set ? add->store : base->store;
     sc->store_set = add->store_set || base->store_set;
     sc->fail_deny = add->fail_deny != -1 ? add->fail_deny : base->fail_deny;
-    sc->password = add->password ? add->password : base->password;
+    /* The password belongs to the store: a vhost's own store takes its
+     * own (or none); one inheriting the store inherits its password, and
+     * may not set another (check_config). */
+    sc->password = add->store_set ? add->password : base->password;
+    sc->password_conflict = !add->store_set && add->password != NULL
+                            && base->store != NULL;
     return sc;
 }
 
 static apr_int64_t wxv_max_age(const wxv_dir_conf *conf)
 {
     return conf->max_age == WXV_UNSET ? WX_MAX_AGE_DEFAULT : conf->max_age;
+}
+
+/*
+ * The window a request is checked against: WxMaxAge, except that under a
+ * WxReplayCache "off" (only a .htaccess, a <Files> or an <If> can get it
+ * past configtest) is the longest there is, since a claim must outlive
+ * every timestamp that can still verify.
+ */
+static apr_int64_t wxv_window(const request_rec *r, const wxv_dir_conf *conf)
+{
+    const wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                                  &wx_valid_module);
+    apr_int64_t w = wxv_max_age(conf);
+
+    return w == WX_MAX_AGE_OFF && sc->store != NULL ? WX_MAX_AGE_LIMIT : w;
 }
 
 /*
@@ -580,12 +598,14 @@ static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
             return WX_OK;
         }
     }
+    if (h->claims == WXV_MAX_CLAIMS) {
+        /* Not one more than this request could give back. */
+        return WX_OK;
+    }
     switch (wxv_store_claim(sc->store, r, id, ttl, &rv, &step)) {
     case WXV_CLAIMED:
-        if (h->claims < WXV_MAX_CLAIMS) {
-            memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
-            h->claim_store = sc->store;
-        }
+        memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
+        h->claim_store = sc->store;
         return WX_OK;
     case WXV_TAKEN:
         st->why = dup_why;
@@ -593,6 +613,11 @@ static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
     default:
         break;
     }
+    /* The store may have applied the claim without the answer reaching
+     * us (a timeout): noted as ours, so that a failure (a 503 under
+     * deny) gives it back, and WeChat's retry is not taken for a copy. */
+    memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
+    h->claim_store = sc->store;
     if (wxv_counters != NULL) {
         apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
     }
@@ -624,23 +649,21 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
 {
     wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                             &wx_valid_module);
-    apr_int64_t window = wxv_max_age(st->conf), ttl;
+    apr_int64_t window = wxv_window(r, st->conf), ttl;
     unsigned char id[WX_SIG_LEN];
     wx_result_t rc;
 
     if (sc->store == NULL) {
         return WX_OK;
     }
-    if (window == WX_MAX_AGE_OFF) {
-        /* Only a .htaccess can get here (configtest refuses the rest): the
-         * longest WxMaxAge there is. */
-        window = WX_MAX_AGE_LIMIT;
-    }
     ttl = wx_timestamp_value(&st->q) + window + 2
         - (apr_int64_t)apr_time_sec(r->request_time);
+    /* Inside [1, 2 windows + 2] whatever the clocks (the timestamp passed
+     * the window, so it is). */
+    ttl = ttl < 1 ? 1 : ttl > 2 * window + 2 ? 2 * window + 2 : ttl;
     wx_replay_id(&st->q, APR_ARRAY_IDX(st->conf->tokens, st->which,
                                        const char *), id);
-    rc = wxv_claim(r, st, id, (apr_uint32_t)(ttl < 1 ? 1 : ttl),
+    rc = wxv_claim(r, st, id, (apr_uint32_t)ttl,
                    "the signed timestamp and nonce",
                    "its timestamp and nonce were claimed before: answered, "
                    "or still being handled");
@@ -655,7 +678,9 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
 /*
  * WxDedup: the message itself is claimed, by WeChat's own rule
  * (wx_dedup_id: MsgId and sender, or an event's sender, time and keys,
- * within the account), for WxDedupWindow seconds, so that a retry with a
+ * within the account: its ToUserName and the section's first WxToken,
+ * whichever token signed, so that a retry signed with the other token
+ * during a rotation is the same message), for WxDedupWindow seconds, so that a retry with a
  * fresh timestamp, nonce and signature is a copy too.  A message without
  * such a key (or not XML or JSON) goes to the app as it is.
  */
@@ -670,7 +695,7 @@ static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
 
     if (st->conf->dedup != 1 || sc->store == NULL
         || wx_message_parse(r->pool, msg, len, &m, &why) != WX_OK
-        || !wx_dedup_id(&m, APR_ARRAY_IDX(st->conf->tokens, st->which,
+        || !wx_dedup_id(&m, APR_ARRAY_IDX(st->conf->tokens, 0,
                                           const char *), id)) {
         return WX_OK;
     }
@@ -730,7 +755,7 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
         enclen = e.n;
     }
     st->rc = wx_verify_msg(&st->q, enc, enclen, tokens, conf->tokens->nelts,
-                           r->request_time, wxv_max_age(conf), &st->which,
+                           r->request_time, wxv_window(r, conf), &st->which,
                            &st->why);
     if (st->rc != WX_OK) {
         goto refused;
@@ -802,7 +827,9 @@ static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
                                       &wx_valid_module)) == NULL
         || st->conf->tokens != conf->tokens || st->conf->keys != conf->keys
         || st->conf->appid != conf->appid
-        || wxv_max_age(st->conf) != wxv_max_age(conf)) {
+        || wxv_max_age(st->conf) != wxv_max_age(conf)
+        || st->conf->dedup != conf->dedup
+        || st->conf->dedup_window != conf->dedup_window) {
         return NULL;
     }
     ap_set_module_config(r->request_config, &wx_valid_module, st);
@@ -876,7 +903,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     }
     st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
                              conf->tokens->nelts, r->request_time,
-                             wxv_max_age(conf), &st->which, &st->why);
+                             wxv_window(r, conf), &st->which, &st->why);
     if (st->rc == WX_OK) {
         st->rc = wxv_replay_check(r, st, br);
     }
@@ -1080,14 +1107,17 @@ static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
  */
 static int wxv_handler(request_rec *r)
 {
+    wxv_http *h;
     wxv_dir_conf *conf;
     wxv_req_state *st;
     const char *problem;
     apr_bucket_brigade *bb;
     wx_bytes_t echo;
 
-    if (r->handler && strcmp(r->handler, WXV_ACK_HANDLER) == 0) {
-        /* A duplicate: "received", an empty 200, without the app. */
+    if (r->main == NULL && (h = wxv_http_of(r, 0)) != NULL && h->ack) {
+        /* A duplicate: "received", an empty 200, without the app; whatever
+         * handler a later fixup (mod_rewrite's redirect, a [P], another
+         * SetHandler) or an internal redirect chose. */
         ap_set_content_length(r, 0);
         return OK;
     }
@@ -1237,9 +1267,10 @@ static int wxv_fixups(request_rec *r)
             st->logged ? st->logged_rc : st->rc));
     }
     if (st->deferred == WXV_ACK && st->deferred_r == r) {
-        /* Our handler runs first (REALLY_FIRST) and answers it; mod_proxy
-         * or php-fpm never see it. */
-        r->handler = WXV_ACK_HANDLER;
+        /* Our handler runs first (REALLY_FIRST) for whichever request of
+         * this HTTP request runs one, and answers it; mod_proxy or
+         * php-fpm never see it. */
+        wxv_http_of(r, 1)->ack = 1;
         return DECLINED;
     }
     if (st->deferred && st->deferred_r == r) {
@@ -1715,6 +1746,16 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                                 &wx_valid_module);
         const char *where;
 
+        if (sc->password_conflict) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         WXVLOGNO(00027) "WxReplayCachePassword in %s:%u, "
+                         "which shares its WxReplayCache with the main "
+                         "server: give it its own WxReplayCache, or set the "
+                         "password where the store is",
+                         v->server_hostname ? v->server_hostname : "?",
+                         (unsigned)v->port);
+            return !OK;
+        }
         if (sc->password != NULL
             && (sc->store == NULL || !wxv_store_takes_password(sc->store))) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
@@ -1824,7 +1865,7 @@ static void wxv_register_hooks(apr_pool_t *p)
                       APR_HOOK_MIDDLE);
     ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
                              AP_FTYPE_RESOURCE);
-    /* First of all output filters, so it acts before any byte is sent. */
+    /* A resource filter, so it acts before any byte is sent. */
     ap_register_output_filter(WXV_RELEASE, wxv_release_out, NULL,
                               AP_FTYPE_RESOURCE);
     /* After every other resource filter (mod_substitute, INCLUDES...),

@@ -25,6 +25,7 @@ typedef struct {
     int store_set;
     int fail_deny;                /* -1 unset, 0 allow, 1 deny */
     const char *password;         /* WxReplayCachePassword; NULL: none */
+    int password_conflict;        /* set here for a store inherited */
 } wxv_srv_conf;
 
 typedef enum {

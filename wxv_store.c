@@ -36,7 +36,12 @@
 #define WXV_CACHE_ID     "mod_wx_valid"
 #define WXV_KEY_PREFIX   "wxv:"
 #define WXV_KEY_LEN      (sizeof(WXV_KEY_PREFIX) - 1 + 2 * WX_SIG_LEN)
-/* A store that answers slower than this is taken as failed (seconds). */
+/* Redis: a connection, AUTH or command slower than this (seconds) is
+ * taken as failed, and after a failed connection the child does not try
+ * again for as long (the pool's constructor runs under its lock: a
+ * blackholed Redis must not queue every thread behind one connect).
+ * memcached: apr_memcache has no I/O timeout of its own (APR-util 1.6),
+ * only the connect. */
 #define WXV_STORE_TIMEOUT 1
 
 typedef enum {
@@ -57,6 +62,8 @@ struct wxv_store {
     apr_memcache_t *mc;
     apr_reslist_t *redis;                   /* redisContext *, per child */
     const char *password;                   /* redis AUTH; NULL: none */
+    apr_time_t down_until;                  /* redis: per child, no new
+                                             * connection before */
     int initialised;
 };
 
@@ -281,7 +288,10 @@ void wxv_stores_child_init(apr_pool_t *p, server_rec *s)
                          "WxReplayCache %s: no connection pool in a child",
                          st->name);
             st->redis = NULL;
+            continue;
         }
+        apr_reslist_timeout_set(st->redis,
+                                apr_time_from_sec(WXV_STORE_TIMEOUT));
     }
 }
 
@@ -302,9 +312,19 @@ static redisReply *wxv_redis_do(wxv_store *st, apr_status_t *rv,
         *step = "making its connection pool";
         return NULL;
     }
+    if (st->down_until > apr_time_now()) {
+        *rv = APR_ECONNREFUSED;
+        *step = "connecting (it failed less than a second ago)";
+        return NULL;
+    }
     if ((*rv = apr_reslist_acquire(st->redis, (void **)&c)) != APR_SUCCESS) {
         *step = *rv == APR_EACCES ? "authenticating (AUTH was refused)"
-                                  : "connecting";
+              : *rv == APR_TIMEUP ? "waiting for a free connection"
+              : "connecting";
+        if (*rv != APR_TIMEUP) {
+            st->down_until = apr_time_now()
+                             + apr_time_from_sec(WXV_STORE_TIMEOUT);
+        }
         return NULL;
     }
     reply = ttl ? redisCommand(c, cmd, key, (size_t)WXV_KEY_LEN,
@@ -420,20 +440,28 @@ void wxv_store_release(wxv_store *st, request_rec *r,
     char key[WXV_KEY_LEN + 1];
     int locked;
 
-    if (st->kind == WXV_STORE_MEMCACHE) {
-        wxv_store_key(key, id);
-        apr_memcache_delete(st->mc, key, 0);
-        return;
-    }
-    if (st->kind == WXV_STORE_REDIS) {
-        redisReply *reply;
-        apr_status_t rv;
-        const char *step;
+    if (st->kind != WXV_STORE_SOCACHE) {
+        apr_status_t rv = APR_SUCCESS;
+        const char *step = "deleting a claim";
 
         wxv_store_key(key, id);
-        if ((reply = wxv_redis_do(st, &rv, &step, "DEL %b", key, 0))
-            != NULL) {
-            freeReplyObject(reply);
+        if (st->kind == WXV_STORE_MEMCACHE) {
+            rv = apr_memcache_delete(st->mc, key, 0);
+            rv = rv == APR_NOTFOUND ? APR_SUCCESS : rv;
+        }
+        else {
+            redisReply *reply = wxv_redis_do(st, &rv, &step, "DEL %b", key, 0);
+
+            if (reply != NULL) {
+                freeReplyObject(reply);
+                rv = APR_SUCCESS;
+            }
+        }
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, WXVLOGNO(00028)
+                          "WxReplayCache %s failed %s, for a request that "
+                          "failed: WeChat's retry of it is taken for a copy "
+                          "until the claim expires", st->name, step);
         }
         return;
     }

@@ -185,6 +185,15 @@ my $shmcb = "LoadModule socache_shmcb_module \"$libexec/mod_socache_shmcb.so\"\n
     like($out, qr{WxReplayCachePassword is for a WxReplayCache on Redis, and .* has memcache:127\.0\.0\.1:11211},
          'WxReplayCachePassword with memcache: message');
     unlike($out, qr/CtSecretPw2/, 'WxReplayCachePassword refused: the password not shown');
+    ($rc, $out) = configtest("WxReplayCache redis:127.0.0.1:6379\n"
+                             . "<VirtualHost *:65000>\nWxReplayCachePassword CtSecretPw3\n"
+                             . "</VirtualHost>");
+    isnt($rc, 0, 'WxReplayCachePassword in a vhost that inherits the store: refused');
+    like($out, qr{WxReplayCachePassword in .*, which shares its WxReplayCache with the main server},
+         'a password for an inherited store: message');
+    ($rc, $out) = configtest("WxReplayCache redis:127.0.0.1:6379\nWxReplayCachePassword CtSecretPw4\n"
+                             . "<VirtualHost *:65000>\nWxReplayCache none\n</VirtualHost>");
+    is($rc, 0, 'a vhost with its own store (none) does not inherit the password') or diag $out;
     ($rc, $out) = configtest('WxReplayCachePassword ${WX_CT_UNSET}');
     isnt($rc, 0, 'WxReplayCachePassword of an undefined variable: refused');
     ($rc, $out) = configtest("<Location /wx>\nWxToken LocTok3n\nWxDedup on\n</Location>");

@@ -181,6 +181,32 @@ for my $kind (sort keys %stores) {
     $cache->kill_daemon if $cache;
 }
 
+# A copy under a location whose later fixup chooses another handler
+# (mod_rewrite's [P] in a per-directory context): still acknowledged, the
+# app never reached.
+{
+    my $libexec = Apache::Test::config()->apxs('LIBEXECDIR');
+    my $s = WxServer->apache(name => 'front', conf => <<"CONF");
+LoadModule rewrite_module $libexec/mod_rewrite.so
+WxReplayCache shmcb
+<Location /front>
+    WxToken $TOKEN
+    Require wx-signature
+    RewriteEngine on
+    RewriteRule ^ "http://127.0.0.1:$backend/front" [P]
+</Location>
+CONF
+    my $q = signed_query(token => $TOKEN);
+    my @ans = map {
+        my $res = LWP::UserAgent->new(timeout => 10)->post($s->base . "/front?$q",
+            'Content-Type' => 'text/xml', Content => '<xml/>');
+        $res->code . ':' . ($res->content eq '' ? 'empty' : $res->content);
+    } 1 .. 2;
+    is("@ans", '200:backend-ok 200:empty', 'RewriteRule [P]: the first to the app, the copy acknowledged');
+    is(hits_for($q), 1, 'RewriteRule [P]: the app got one');
+    $s->stop;
+}
+
 # -- WxDedup: the message itself, once ---------------------------------------
 # WeChat's retries may carry a fresh timestamp, nonce and signature: only
 # the message tells them apart.
