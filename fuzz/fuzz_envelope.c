@@ -555,6 +555,51 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* ---- 4: the message's dedup fields and key ---------------------------- */
+
+/* The sentences wx_message_parse() may give besides the envelope's. */
+static const char *const message_whys[] = {
+    "a field of the message holds markup",
+    "a field of the message comes twice",
+    "the message is not a JSON object",
+    "the message is neither XML nor JSON",
+    NULL
+};
+
+/*
+ * Any body as a message: malformed with a fixed sentence, or fields that
+ * lie inside a pool copy, and a key only for a message with a MsgId or a
+ * sender and time; the same fields and token, the same key.
+ */
+static void check_message(apr_pool_t *p, const uint8_t *data, size_t size)
+{
+    char *body = tight(data, size);
+    unsigned char a[WX_SIG_LEN], b[WX_SIG_LEN];
+    const char *why = NULL;
+    wx_message_t m;
+    wx_result_t rc = wx_message_parse(p, body, size, &m, &why);
+    int k, has;
+
+    CHECK(rc == WX_OK || rc == WX_MALFORMED);
+    if (rc != WX_OK) {
+        CHECK(fixed_sentence(why, parse_whys)
+              || fixed_sentence(why, message_whys));
+        tight_free(body);
+        return;
+    }
+    for (k = 0; k < WX_MSG_FIELDS; k++) {
+        CHECK(m.f[k].n == 0 || m.f[k].p != NULL);
+    }
+    has = wx_dedup_id(&m, "Tok3n", a);
+    CHECK(has == (m.f[WX_MSG_ID].n > 0
+                  || (m.f[WX_MSG_FROM].n > 0 && m.f[WX_MSG_CREATE].n > 0)));
+    if (has) {
+        CHECK(wx_dedup_id(&m, "Tok3n", b) == 1 && memcmp(a, b, WX_SIG_LEN) == 0);
+        CHECK(wx_dedup_id(&m, "Tok3m", b) == 1 && memcmp(a, b, WX_SIG_LEN) != 0);
+    }
+    tight_free(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p = NULL;
@@ -567,6 +612,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_decrypt(p, (const char *)data,
                   size < WX_FUZZ_B64_MAX ? size : WX_FUZZ_B64_MAX);
     check_round_trip(p, data, size);
+    check_message(p, data, size);
     apr_pool_destroy(p);
     return 0;
 }
