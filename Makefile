@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # mod_wx_valid: build with apxs, test with Apache::Test.
 #
 #   make            build .libs/mod_wx_valid.so with the distribution's flags

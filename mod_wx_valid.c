@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_wx_valid: WeChat server-callback security, terminated in Apache httpd.
  *

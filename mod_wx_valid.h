@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_wx_valid.h: what mod_wx_valid's glue files share (private to the
  * module; the protocol core has its own headers, wx_protocol.h and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wx_crypto.c: safe mode and WeCom (see wx_crypto.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wx_crypto.h: safe mode and WeCom, the AES half of the protocol core.
  *

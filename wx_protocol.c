@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wx_protocol.c: the WeChat server-callback protocol core of mod_wx_valid.
  * APR and APR-util only; see wx_protocol.h for the contract.

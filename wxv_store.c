@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wxv_store.c: the claim store behind WxReplayCache.  A request claims
  * its signed triple (and, under WxDedup, its message) in one atomic

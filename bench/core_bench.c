@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Instructions per verification of the protocol core alone, counted by
  * callgrind (tools/bench runs it with --toggle-collect=core_once).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_wx_bench: the benchmark's baseline, not for production.
  *

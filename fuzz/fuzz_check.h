@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz/fuzz_check.h: what the libFuzzer harnesses share: CHECK (a broken
  * invariant aborts, which libFuzzer reports as a crash, naming the file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz/fuzz_envelope.c: libFuzzer harness for the AES half of the core
  * (wx_crypto.c): wx_envelope_parse(), wx_decrypt(), wx_encrypt() and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz/fuzz_query.c: libFuzzer harness for wx_query_parse() and what the
  * module does with its result: wx_echo_problem(), wx_verify_plain(),

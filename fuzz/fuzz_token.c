@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz/fuzz_token.c: libFuzzer harness for wx_token_problem().
  *

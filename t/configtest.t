@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Configuration errors are caught by `apachectl configtest` (httpd -t),
 # with a message that names the directive and the rule, never the token.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Each message reaches the app once, fleet-wide: the replay cache's claims
 # are atomic on shmcb, memcached and Redis (with a password too), all
 # started here.  50 copies of one signed request written at once, on one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Require wx-signature in front of real apps: a recording HTTP app behind
 # ProxyPass and a PHP script under php-fpm (mod_proxy_fcgi), both started
 # here.  Signed requests arrive byte-exact; forged, stale, malformed and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The wx-valid handler: every response row of DESIGN section 4 that needs
 # neither crypto nor a replay cache, with status, body, headers, the
 # wx-valid note and the one error-log line each outcome writes.

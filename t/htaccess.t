@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # .htaccess use, as on shared hosting: SetHandler needs AllowOverride
 # FileInfo, WxToken and WxMaxAge need AllowOverride AuthConfig.
 # t/htdocs/ht/.htaccess               WxToken HtParentTok3n

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `make run` (tools/run): the demo Apache starts, and the signed curl it
 # prints really gets its echostr back; a forged one gets 403.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Input nobody signed never gets a 5xx or an alarm: randomized requests
 # against the handler and the guard, with and without keys, every envelope
 # shape, with and without msg_signature and encrypt_type.  Every status is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # WxReplayCache with real servers, all started here: one Apache with
 # shmcb; two Apaches sharing one memcached, and two sharing one Redis (a
 # fleet behind a load balancer); the cache stopped under each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Safe mode and WeCom, end to end.  Requests are encrypted and signed, and
 # Apache's encrypted replies decrypted and checked, by two independent
 # implementations (npm @wecom/crypto and wechat-crypto, t/lib/WxOracle.pm);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # mod_info's /server-info (?config too) shows every directive with its
 # arguments, ${ENV} already expanded: WxToken's, WxEncodingAESKey's and
 # WxReplayCachePassword's are hidden, and the module still works with them.

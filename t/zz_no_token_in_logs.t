@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # No token ever reaches a log or a response, at any LogLevel up to trace8
 # (t/conf/extra.conf.in runs the whole suite at trace8).  Runs last, after
 # every other test has written its share of the logs, and adds requests of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package WxBackend;
 # Real backends for the guard tests, started and stopped by the tests:
 #  - an HTTP app (Perl, one process) that records every request reaching it,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package WxOracle;
 # Independent WeChat/WeCom crypto for the tests: t/oracle/wx_oracle.js,
 # which calls two npm packages, @wecom/crypto ("wecom", Tencent's) and

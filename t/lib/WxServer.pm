@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package WxServer;
 # More servers for the tests that need more than Apache::Test's one: a
 # whole Apache with mod_wx_valid (the same httpd and module as the suite),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package WxTest;
 # Helpers shared by the Apache::Test files: an independent signer (Perl's
 # Digest::SHA, not the module's code), raw HTTP, and readers of the logs

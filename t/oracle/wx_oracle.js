@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 /*
  * wx_oracle.js - independent WeChat / WeCom callback crypto oracle for the Perl tests.

@@ -1,4 +1,5 @@
 #!/usr/bin/env perl
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package, end to end (make package-test; make test runs it when
 # the build tools are present, CI always):
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tap.h: the few TAP helpers the core's unit tests share (output for
  * prove).  Header-only; each test program includes it once.

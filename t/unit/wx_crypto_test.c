@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the AES half of the core (wx_crypto.c) and of
  * msg_signature, TAP output for prove.  V4 and V5 are WeChat's and WeCom's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the protocol core (wx_protocol.c), TAP output for prove.
  * Published vectors V1-V3 come from WeChat's documentation and wechatpy's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One call of wx_envelope_parse() on a hostile body of a given shape and
  * size, for t/unit/xml_cost.pl to count its instructions under callgrind:

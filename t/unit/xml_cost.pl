@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # The envelope parser's work grows linearly with the body, for hostile
 # shapes: callgrind counts the instructions of wx_envelope_parse() (and all
 # it calls: expat, jansson) on bodies of 1, 16, 64 and 256 KiB, and each

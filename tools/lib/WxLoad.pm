@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package WxLoad;
 # The load harness shared by tools/bench and tools/soak: one Apache with
 # mod_wx_valid and the no-check baseline (bench/mod_wx_bench.c) on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Waits that end, for the bash tools (. tools/lib/proc.sh), as
 # t/lib/WxServer.pm has them for the Perl ones: each is bounded, knows the
 # pid it waits for, and says on stderr what it waited for when it gives up.

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: Apache-2.0
 // A plain-mode WeChat app as a PHP developer writes it, minus the
 // signature check: Apache's `Require wx-signature` did that.  It answers
 // with what it received, so the tests can compare byte for byte.
