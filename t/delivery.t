@@ -23,6 +23,8 @@ use WxOracle;
 use WxServer;
 use WxTest;
 
+need_backends(qw(node memcached redis-server));
+
 my $app = WxBackend->start_http(WxServer::free_port(),
                                 catfile(t_logs(), 'backend-delivery.jsonl'));
 my $backend = $app->{port};

@@ -18,6 +18,8 @@ use MIME::Base64 qw(decode_base64);
 use WxBackend;
 use WxTest;
 
+need_backends(qw(php-fpm));
+
 my $app = WxBackend->start_http($ENV{WX_BACKEND_PORT},
                                 catfile(t_logs(), 'backend.jsonl'));
 my $fpm = WxBackend->start_fpm($ENV{WX_FPM_PORT},

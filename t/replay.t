@@ -21,6 +21,8 @@ use WxOracle;
 use WxServer;
 use WxTest;
 
+need_backends(qw(node memcached redis-server));
+
 my $ua = LWP::UserAgent->new(timeout => 10, keep_alive => 0);
 my $app = WxBackend->start_http(WxServer::free_port(),
                                 catfile(t_logs(), 'backend-replay.jsonl'));

@@ -23,6 +23,8 @@ use WxBackend;
 use WxOracle;
 use WxTest;
 
+need_backends(qw(php-fpm node));
+
 my $app = WxBackend->start_http($ENV{WX_BACKEND_PORT},
                                 catfile(t_logs(), 'backend-safe.jsonl'));
 my $fpm = WxBackend->start_fpm($ENV{WX_FPM_PORT},

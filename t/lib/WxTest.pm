@@ -7,6 +7,8 @@ use strict;
 use warnings FATAL => 'all';
 
 use Exporter 'import';
+use FindBin;
+use Test::More ();
 use Digest::SHA qw(sha1_hex);
 use File::Spec::Functions qw(catfile);
 use IO::Socket::INET;
@@ -15,8 +17,37 @@ use Time::HiRes qw(sleep);
 use Apache::Test ();
 use Apache::TestRequest ();
 
-our @EXPORT = qw(sign signed_query log_mark wx_lines_since lines_since
+our @EXPORT = qw(need_backends sign signed_query log_mark wx_lines_since lines_since
                  note_mark note_since raw_get t_logs);
+
+# The daemons a test starts itself, each a program Debian installs:
+# php-fpm (package php-fpm), node (nodejs: the crypto oracles, with
+# t/oracle's npm packages), memcached, redis-server.  On a developer's
+# machine a test without one skips with the reason; under CI
+# (WX_REQUIRE_ALL, set by .ci/run) it fails instead, so CI proves all.
+my %program = (
+    'php-fpm'      => sub { (glob '/usr/sbin/php-fpm*')[0] },
+    node           => sub { _in_path('node') && -d "$FindBin::Bin/oracle/node_modules" },
+    memcached      => sub { _in_path('memcached') },
+    'redis-server' => sub { _in_path('redis-server') },
+);
+
+sub _in_path {
+    my ($name) = @_;
+    return grep { -x "$_/$name" } split /:/, $ENV{PATH} // '';
+}
+
+sub need_backends {
+    my @missing = grep { !($program{$_} or die "need_backends: $_?\n")->() } @_;
+    return 1 unless @missing;
+    my $why = "needs @missing, not installed here (tools/deps installs it)";
+    if ($ENV{WX_REQUIRE_ALL}) {
+        Test::More::plan(tests => 1);
+        Test::More::fail("$why; WX_REQUIRE_ALL: no skipping");
+        exit 1;
+    }
+    Test::More::plan(skip_all => $why);
+}
 
 # WeChat's signature: sha1 of the byte-wise sorted parts, lower-case hex.
 sub sign {
