@@ -1421,23 +1421,30 @@ static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
     return NULL;
 }
 
+/* A number of seconds from 1 to WX_MAX_AGE_LIMIT in *n, or 0. */
+static int wxv_seconds(const char *arg, apr_int64_t *n)
+{
+    char *end;
+
+    errno = 0;
+    *n = apr_strtoi64(arg, &end, 10);
+    return apr_isdigit(*arg) && *end == '\0' && errno != ERANGE && *n >= 1
+           && *n <= WX_MAX_AGE_LIMIT;
+}
+
 /* WxMaxAge seconds|off */
 static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
                                    const char *arg)
 {
     wxv_dir_conf *conf = dconf;
     apr_int64_t n;
-    char *end;
 
     (void)cmd;
     if (ap_cstr_casecmp(arg, "off") == 0) {
         conf->max_age = WX_MAX_AGE_OFF;
         return NULL;
     }
-    errno = 0;
-    n = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end != '\0' || errno == ERANGE
-        || n < 1 || n > WX_MAX_AGE_LIMIT) {
+    if (!wxv_seconds(arg, &n)) {
         return "WxMaxAge takes a number of seconds from 1 to 86400, or off";
     }
     conf->max_age = n;
@@ -1520,13 +1527,9 @@ static const char *wxv_cmd_dedup_window(cmd_parms *cmd, void *dconf,
 {
     wxv_dir_conf *conf = dconf;
     apr_int64_t n;
-    char *end;
 
     (void)cmd;
-    errno = 0;
-    n = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end != '\0' || errno == ERANGE
-        || n < 1 || n > WX_MAX_AGE_LIMIT) {
+    if (!wxv_seconds(arg, &n)) {
         return "WxDedupWindow takes a number of seconds from 1 to 86400";
     }
     conf->dedup_window = n;
