@@ -358,9 +358,10 @@ typedef struct {
     int open;                   /* the one being read, or -1 */
     apr_size_t open_at;         /* where its text starts */
     const char *markup_why;     /* a collected child holds markup */
-    char *text;                 /* the texts, n of cap bytes: twice the
-                                 * body (a declared ISO-8859-1 grows so
-                                 * in UTF-8, UTF-16 by half; UTF-8 not) */
+    char *text;                 /* the texts, each with a NUL, n of cap
+                                 * bytes: twice the body (a declared
+                                 * ISO-8859-1 grows so in UTF-8, UTF-16 by
+                                 * half; UTF-8 not) and a NUL an element */
     apr_size_t n, cap;
     const char *why;            /* set by the handler that stopped expat */
 } wx_xml_ctx;
@@ -419,6 +420,12 @@ static void XMLCALL wx_xml_end(void *ud, const XML_Char *name)
             x->vals[x->open].n = x->n - x->open_at;
         }
         x->open = -1;
+        /* Each text NUL-terminated in place. */
+        if (x->n == x->cap) {
+            wx_xml_stop(x, "the request body is not well-formed XML");
+            return;
+        }
+        x->text[x->n++] = '\0';
     }
     x->depth--;
 }
@@ -468,8 +475,9 @@ static void XMLCALL wx_xml_pi(void *ud, const XML_Char *target,
 /*
  * Parse body as WeChat's XML, <xml> and flat children, and collect the
  * text of the children named in names (vals[i], counts[i]: bytes in a
- * buffer from p, the first copy; n = 0 when absent).  markup_why is the
- * sentence for a collected child that holds an element.
+ * buffer from p, each followed by a NUL; the first copy; n = 0 when
+ * absent).  markup_why is the sentence for a collected child that holds
+ * an element.
  */
 static wx_result_t wx_xml_fields(apr_pool_t *p, const char *body,
                                  apr_size_t len, const char *const *names,
@@ -498,8 +506,8 @@ static wx_result_t wx_xml_fields(apr_pool_t *p, const char *body,
         *why = "the XML parser could not be created";
         return WX_MALFORMED;
     }
-    x.cap = 2 * len;
-    x.text = apr_palloc(p, x.cap + 1);
+    x.cap = 2 * len + WX_XML_MAX_ELEMENTS;
+    x.text = apr_palloc(p, x.cap);
     XML_SetUserData(x.xp, &x);
     XML_SetElementHandler(x.xp, wx_xml_start, wx_xml_end);
     XML_SetCharacterDataHandler(x.xp, wx_xml_text);
@@ -526,7 +534,6 @@ static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
     static const char *const names[1] = { "Encrypt" };
     wx_bytes_t val;
     int count;
-    char *copy;
     wx_result_t rc;
 
     rc = wx_xml_fields(p, body, len, names, 1, &val, &count,
@@ -547,10 +554,7 @@ static wx_result_t wx_envelope_xml(apr_pool_t *p, const char *body,
         *why = "the request body's Encrypt is empty or not text";
         return WX_MALFORMED;
     }
-    /* Its own NUL-terminated copy: the text buffer runs on. */
-    copy = apr_pstrmemdup(p, val.p, val.n);
-    encrypt->p = copy;
-    encrypt->n = val.n;
+    *encrypt = val;
     return WX_OK;
 }
 
