@@ -134,6 +134,23 @@ int wxv_store_takes_password(const wxv_store *st)
     return st->kind == WXV_STORE_REDIS;
 }
 
+/* The most threads a child runs at once: the size of a connection pool. */
+static int wxv_max_threads(void)
+{
+    int threads = 1;
+
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    return threads > 0 ? threads : 1;
+}
+
+/* Whether st's provider needs the global mutex (shmcb): never around
+ * memcached's or Redis's round trips. */
+static int wxv_needs_mutex(const wxv_store *st)
+{
+    return wxv_mutex != NULL
+           && (st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+}
+
 static apr_status_t wxv_socache_destroy(void *data)
 {
     wxv_store *st = data;
@@ -166,14 +183,12 @@ apr_status_t wxv_stores_init(apr_pool_t *pconf, apr_pool_t *ptemp,
         st->password = sc->password;
         if (st->kind == WXV_STORE_MEMCACHE) {
             apr_memcache_server_t *ms;
-            int threads = 1;
 
-            ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-            threads = threads > 0 ? threads : 1;
             rv = apr_memcache_create(pconf, 1, 0, &st->mc);
             if (rv == APR_SUCCESS) {
                 rv = apr_memcache_server_create(
-                    pconf, st->host, st->port, 0, 1, (apr_uint32_t)threads,
+                    pconf, st->host, st->port, 0, 1,
+                    (apr_uint32_t)wxv_max_threads(),
                     apr_time_from_sec(60), &ms);
             }
             if (rv == APR_SUCCESS) {
@@ -274,14 +289,11 @@ void wxv_stores_child_init(apr_pool_t *p, server_rec *s)
         wxv_srv_conf *sc = ap_get_module_config(v->module_config,
                                                 &wx_valid_module);
         wxv_store *st = sc->store;
-        int threads = 1;
 
         if (st == NULL || st->kind != WXV_STORE_REDIS || st->redis != NULL) {
             continue;
         }
-        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-        threads = threads > 0 ? threads : 1;
-        rv = apr_reslist_create(&st->redis, 0, 1, threads,
+        rv = apr_reslist_create(&st->redis, 0, 1, wxv_max_threads(),
                                 apr_time_from_sec(60), wxv_redis_open,
                                 wxv_redis_close, st, p);
         if (rv != APR_SUCCESS) {
@@ -408,10 +420,8 @@ wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
         }
         return c;
     }
-    /* A socache provider: atomic under the mutex where it needs one
-     * (shmcb), and the mutex never around a network round trip. */
-    locked = wxv_mutex != NULL
-             && (st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    /* A socache provider: atomic under the mutex where it needs one. */
+    locked = wxv_needs_mutex(st);
     if (locked && (*rv = apr_global_mutex_lock(wxv_mutex)) != APR_SUCCESS) {
         *step = "locking its mutex";
         return WXV_STORE_FAILED;
@@ -466,8 +476,7 @@ void wxv_store_release(wxv_store *st, request_rec *r,
         }
         return;
     }
-    locked = wxv_mutex != NULL
-             && (st->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE);
+    locked = wxv_needs_mutex(st);
     if (!locked || apr_global_mutex_lock(wxv_mutex) == APR_SUCCESS) {
         st->provider->remove(st->inst, r->server, id, WX_SIG_LEN, r->pool);
         if (locked) {
