@@ -125,6 +125,8 @@ typedef struct {
     int which;                    /* the token that signed */
     int logged;
     wx_result_t logged_rc;        /* what was noted and logged */
+    int body;                     /* about a body: any method but GET or
+                                   * HEAD, or one that has a body */
     int safe;                     /* msg_signature, a key in effect */
     int key;                      /* the key that decrypted */
     wx_bytes_t plain;             /* WeCom's echostr, decrypted */
@@ -316,7 +318,6 @@ static int wxv_status(wx_result_t rc)
     case WX_NO_KEY:        return HTTP_INTERNAL_SERVER_ERROR;
     case WX_TOO_LARGE:     return HTTP_REQUEST_ENTITY_TOO_LARGE;
     case WX_CACHE_ERROR:   return HTTP_SERVICE_UNAVAILABLE;
-    case WX_DUPLICATE:     return OK;
     default:               return HTTP_FORBIDDEN;
     }
 }
@@ -592,6 +593,7 @@ static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
     wxv_http *h = wxv_http_of(r, 1);
     const char *step = "";
     apr_status_t rv = APR_SUCCESS;
+    wxv_claim_t c;
     int i;
 
     for (i = 0; i < h->claims; i++) {
@@ -603,22 +605,20 @@ static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
         /* Not one more than this request could give back. */
         return WX_OK;
     }
-    switch (wxv_store_claim(sc->store, r, id, ttl, &rv, &step)) {
-    case WXV_CLAIMED:
-        memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
-        h->claim_store = sc->store;
-        return WX_OK;
-    case WXV_TAKEN:
+    c = wxv_store_claim(sc->store, r, id, ttl, &rv, &step);
+    if (c == WXV_TAKEN) {
         st->why = dup_why;
         return WX_DUPLICATE;
-    default:
-        break;
     }
-    /* The store may have applied the claim without the answer reaching
-     * us (a timeout): noted as ours, so that a failure (a 503 under
-     * deny) gives it back, and WeChat's retry is not taken for a copy. */
+    /* Ours; or, when the store failed, perhaps ours (it may have applied
+     * the claim without its answer reaching us): noted either way, so
+     * that a failure (a 503 under deny) gives it back, and WeChat's retry
+     * is not taken for a copy. */
     memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
     h->claim_store = sc->store;
+    if (c == WXV_CLAIMED) {
+        return WX_OK;
+    }
     if (wxv_counters != NULL) {
         apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
     }
@@ -645,8 +645,7 @@ static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
  * there is no answer of the app to acknowledge); a copy of a message is
  * a duplicate, acknowledged without reaching the app.
  */
-static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
-                                    const request_rec *br)
+static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
 {
     wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                             &wx_valid_module);
@@ -668,8 +667,7 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
                    "the signed timestamp and nonce",
                    "its timestamp and nonce were claimed before: answered, "
                    "or still being handled");
-    if (rc == WX_DUPLICATE && br->method_number == M_GET
-        && !wxv_has_body(br)) {
+    if (rc == WX_DUPLICATE && !st->body) {
         st->why = "signature already used within WxMaxAge";
         return WX_REPLAY;
     }
@@ -678,11 +676,11 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st,
 
 /*
  * WxDedup: the message itself is claimed, by WeChat's own rule
- * (wx_dedup_id: MsgId and sender, or an event's sender, time and keys,
- * within the account: its ToUserName and the section's first WxToken,
- * whichever token signed, so that a retry signed with the other token
- * during a rotation is the same message), for WxDedupWindow seconds, so that a retry with a
- * fresh timestamp, nonce and signature is a copy too.  A message without
+ * (wx_dedup_id: MsgId and sender, or an event's sender, time and keys),
+ * for WxDedupWindow seconds, so that a retry with a fresh timestamp,
+ * nonce and signature is a copy too.  Within the account: its ToUserName
+ * and the section's first WxToken, whichever token signed, so that a
+ * retry signed with the other one during a rotation is the same message.  A message without
  * such a key (or not XML or JSON) goes to the app as it is.
  */
 static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
@@ -729,7 +727,7 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
     wx_bytes_t plain, receiveid;
     wxv_message *msg;
 
-    if (br->method_number == M_GET && !wxv_has_body(br)) {
+    if (!st->body) {
         if ((st->why = wx_echo_problem(&st->q)) != NULL) {
             st->rc = WX_MALFORMED;
             return;
@@ -770,7 +768,7 @@ static void wxv_verify_msg(request_rec *r, request_rec *br,
         goto refused;
     }
     st->safe = 1;
-    if ((st->rc = wxv_replay_check(r, st, br)) != WX_OK) {
+    if ((st->rc = wxv_replay_check(r, st)) != WX_OK) {
         goto refused;
     }
     st->rc = wx_decrypt(br->pool, wxv_crypto,
@@ -851,7 +849,6 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                                              &wx_valid_module);
     request_rec *br;
     const char *ctype;
-    int body;
 
     if (st != NULL || (st = wxv_inherited(r, conf)) != NULL) {
         return st;
@@ -865,13 +862,13 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
         return st;
     }
     br = wxv_body_request(r);
-    body = br->method_number != M_GET || wxv_has_body(br);
+    st->body = br->method_number != M_GET || wxv_has_body(br);
     /*
      * WeChat posts XML or JSON.  A form body's fields would sit beside the
      * signed query in PHP's $_REQUEST and the like: another copy of the
      * parameters that nothing signed.
      */
-    ctype = body ? apr_table_get(br->headers_in, "Content-Type") : NULL;
+    ctype = st->body ? apr_table_get(br->headers_in, "Content-Type") : NULL;
     if (ctype != NULL
         && (ap_cstr_casecmpn(ctype, "application/x-www-form-urlencoded",
                              33) == 0
@@ -893,7 +890,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
         wxv_verify_msg(r, br, conf, st);
         return st;
     }
-    if (conf->keys != NULL && body) {
+    if (conf->keys != NULL && st->body) {
         /* Where safe mode is configured, a body signed the plain way is
          * one nothing signed: never hand it on as if it had been
          * decrypted.  (No signature is computed: none could help.) */
@@ -906,9 +903,9 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                              conf->tokens->nelts, r->request_time,
                              wxv_window(r, conf), &st->which, &st->why);
     if (st->rc == WX_OK) {
-        st->rc = wxv_replay_check(r, st, br);
+        st->rc = wxv_replay_check(r, st);
     }
-    if (st->rc == WX_OK && body && conf->dedup == 1) {
+    if (st->rc == WX_OK && st->body && conf->dedup == 1) {
         /* Plain mode under WxDedup: the body is read to find the
          * message, and goes to the app as it was sent. */
         wxv_http *h = wxv_judge_body(r, br, st);
@@ -1333,9 +1330,10 @@ static void wxv_insert_error_filter(request_rec *r)
 
 /*
  * Just before a handler runs: the plaintext of a decrypted message (or a
- * body that was read and goes on as sent), for the request that runs it: the one the guard verified, the main request
- * mod_dir turned into its verified subrequest, or an internal redirect
- * (which httpd may not send through authz again, in one configuration).
+ * body that was read and goes on as sent), for the request that runs it:
+ * the one the guard verified, the main request mod_dir turned into its
+ * verified subrequest, or an internal redirect (which httpd may not send
+ * through authz again, in one configuration).
  * Never for a subrequest: the body is the main request's.
  */
 static void wxv_insert_filter(request_rec *r)
@@ -1460,7 +1458,6 @@ static int wxv_log_transaction(request_rec *r)
 {
     const char *note = apr_table_get(r->notes, WXV_NOTE);
     const request_rec *last = r;
-    wxv_http *h;
     int i;
 
     if (note != NULL && wxv_counters != NULL) {
@@ -1471,14 +1468,10 @@ static int wxv_log_transaction(request_rec *r)
             }
         }
     }
-    if ((h = wxv_http_of(r, 0)) == NULL || h->claims == 0) {
-        return DECLINED;
-    }
     while (last->next != NULL) {
         last = last->next;
     }
     wxv_release_failed(r, last->status);
-    h->claims = 0;
     return DECLINED;
 }
 
