@@ -34,7 +34,7 @@ WX_LDFLAGS ?=
 APXS_FLAGS += $(addprefix -Wc$(comma),$(WX_CFLAGS)) \
 	$(addprefix -Wl$(comma),$(WX_LDFLAGS))
 
-SRC     = mod_wx_valid.c wxv_store.c wx_protocol.c wx_crypto.c
+SRC     = mod_wx_valid.c wxv_filters.c wxv_store.c wx_protocol.c wx_crypto.c
 HDR     = mod_wx_valid.h wx_protocol.h wx_crypto.h
 CORE    = wx_protocol.c wx_crypto.c
 MODULE  = .libs/mod_wx_valid.so

@@ -2,13 +2,13 @@
 /*
  * mod_wx_valid: WeChat server-callback security, terminated in Apache httpd.
  *
- * The Apache glue only: directives, per-directory configuration and its
- * merge, the "wx-valid" handler, the "wx-signature" authz provider and
- * logging, and in safe mode the body's and the reply's plumbing: read up
- * front, replayed as plaintext by an input filter, the reply encrypted by
- * an output filter.  The protocol itself (query parsing, signatures, AES
- * envelopes) lives in wx_protocol.c and wx_crypto.c, which know nothing of
- * httpd.
+ * This file: the directives and their per-directory merge, the verdict on
+ * a request (which mode, which checks, in which order), the "wx-valid"
+ * handler, the "wx-signature" authz provider, the hooks that act on the
+ * verdict, and the module record.  The body and the reply are
+ * wxv_filters.c's, the replay cache and the counters wxv_store.c's; the
+ * protocol itself (query, signatures, AES, envelopes, WeChat's rules) is
+ * wx_protocol.c's and wx_crypto.c's, which know nothing of httpd.
  */
 #include <errno.h>
 
@@ -19,99 +19,44 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_auth.h"
-#include "mod_status.h"
-#include "ap_socache.h"
-#include "util_filter.h"
-#include "util_mutex.h"
 
-#include "apr_atomic.h"
-#include "apr_buckets.h"
-#include "apr_global_mutex.h"
-#include "apr_shm.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
 
 #include "mod_wx_valid.h"
-#include "wx_crypto.h"
-#include "wx_protocol.h"
 #include "wx_version.h"    /* WXV_VERSION, made from VERSION by make */
-
 
 #define WXV_HANDLER   "wx-valid"
 #define WXV_ACK       1      /* st->deferred: acknowledge, not a status */
-#define WXV_NOTE      "wx-valid"
-#define WXV_UNSET     (-2)
-#define WXV_PLAIN_IN  "WX_PLAIN_BODY"
-#define WXV_RELEASE   "WX_CLAIM_RELEASE"
-#define WXV_REPLY_OUT "WX_ENCRYPT_REPLY"
 
+/*
+ * A directory's configuration.  A field is unset (inherited) while it is
+ * zero, so the merge and wxv_inherited treat every field alike, from one
+ * list of them: WXV_DIR_FIELDS.
+ */
 typedef struct {
-    apr_array_header_t *tokens;   /* const char *; NULL: inherit */
-    apr_int64_t max_age;          /* seconds, WX_MAX_AGE_OFF, or WXV_UNSET */
-    apr_array_header_t *keys;     /* wx_aes_key_t, current first; NULL:
-                                   * inherit */
-    const char *appid;            /* the receiveid required; NULL: inherit
-                                   * (none) */
-    int dedup;                    /* WxDedup: 1 on, 0 off, WXV_UNSET */
-    apr_int64_t dedup_window;     /* WxDedupWindow seconds, or WXV_UNSET */
+    apr_array_header_t *tokens;   /* const char *, any one may sign */
+    apr_array_header_t *keys;     /* wx_aes_key_t, current first */
+    const char *appid;            /* the receiveid required */
+    apr_int64_t max_age;          /* seconds, or WX_MAX_AGE_OFF */
+    apr_int64_t dedup_window;     /* seconds */
+    int dedup;                    /* WXV_ON or WXV_OFF */
 } wxv_dir_conf;
+
+#define WXV_DIR_FIELDS(X) \
+    X(tokens) X(keys) X(appid) X(max_age) X(dedup_window) X(dedup)
+
+#define WXV_ON  1
+#define WXV_OFF 2
 
 /* WxDedupWindow's default: WeChat retries a message three times, 5 s
  * apart (its timeout); a minute covers that four times over. */
 #define WXV_DEDUP_WINDOW_DEFAULT 60
 
-/* Counters since start-up, in shared memory: one per outcome, and one for
- * replay-cache failures.  NULL when the segment could not be made. */
-#define WXV_N_COUNTERS (WX_RESULT_COUNT + 1)
-#define WXV_C_CACHE_FAIL WX_RESULT_COUNT
-static apr_uint32_t *wxv_counters;
-
-/* apr_crypto's openssl factory, made in post_config; NULL if it failed. */
-static const apr_crypto_t *wxv_crypto;
+const apr_crypto_t *wxv_crypto;
 /* A WxEncodingAESKey in the server's configuration: a crypto failure at
  * start-up is then fatal.  (.htaccess files are read later.) */
 static int wxv_keys_in_config;
-
-/*
- * A safe-mode message that verified and decrypted, and what its reply
- * needs: copied out of the configuration, into the pool of the request
- * that carries the body, since the judgement may have been made in a
- * subrequest whose pool (and .htaccess configuration) is gone by the time
- * the handler runs.
- */
-typedef struct {
-    wx_bytes_t plain;             /* the message */
-    wx_bytes_t receiveid;
-    wx_aes_key_t key;             /* the key that decrypted it */
-    const char *token;            /* the token that signed it */
-    wx_envelope_t env;            /* the request's envelope, the reply's */
-} wxv_message;
-
-/*
- * What one HTTP request holds across its internal redirects (which share
- * its pool) and subrequests (whose main request carries the body): pool
- * userdata of the top request.  The body, read once; the message
- * decrypted from it; the replay-cache entry it claimed.
- */
-#define WXV_MAX_CLAIMS 4
-
-typedef struct {
-    int body_read;
-    wx_result_t body_rc;
-    int body_status;              /* httpd's own answer to a read error */
-    const char *body_why;
-    char *body;
-    apr_size_t body_len;
-    int body_raw;                 /* the body goes to the app as sent */
-    wxv_message *msg;
-    int ack;                      /* a copy: wxv_handler answers it */
-    int claims;                   /* replay, dedup, a subrequest's: */
-    unsigned char claim_id[WXV_MAX_CLAIMS][WX_SIG_LEN];  /* given back when
-                                   * the request fails */
-    wxv_store *claim_store;
-} wxv_http;
-
-#define WXV_HTTP_KEY "wx_valid_module/http"
 
 /*
  * One judgement, kept in r->request_config: when both the guard (Require
@@ -135,60 +80,31 @@ typedef struct {
     const wxv_dir_conf *conf;     /* what it was verified under */
 } wxv_req_state;
 
-/* The plaintext body, replayed to whatever reads the request body. */
-typedef struct {
-    const char *p;
-    apr_size_t left;
-} wxv_plain_ctx;
-
-/* The app's reply, held until it is whole, then encrypted. */
-typedef struct {
-    apr_bucket_brigade *bb;
-    apr_size_t held;
-    const wxv_message *msg;
-} wxv_reply_ctx;
-
 static void *wxv_create_dir_conf(apr_pool_t *p, char *dir)
 {
-    wxv_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
-
     (void)dir;
-    conf->max_age = WXV_UNSET;
-    conf->dedup = WXV_UNSET;
-    conf->dedup_window = WXV_UNSET;
-    return conf;
+    return apr_pcalloc(p, sizeof(wxv_dir_conf));
 }
 
 /*
- * A child inherits what it leaves unset; a WxToken in the child replaces.
- * Configurations are never written after start-up (or after the .htaccess
- * that made them), so a side that already holds the whole answer is
- * returned as it is: this runs on every request.
+ * A child inherits what it leaves unset; a WxToken in the child replaces
+ * the parent's tokens.  A child that sets nothing of ours (every section
+ * of every request is merged, ours or not) is its parent.
  */
 static void *wxv_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
-    wxv_dir_conf *base = basev, *add = addv;
+    const wxv_dir_conf *base = basev, *add = addv;
     wxv_dir_conf *conf;
 
-    int set = (add->tokens != NULL) + (add->max_age != WXV_UNSET)
-            + (add->keys != NULL) + (add->appid != NULL)
-            + (add->dedup != WXV_UNSET) + (add->dedup_window != WXV_UNSET);
-
-    if (set == 6) {
-        return add;
+#define WXV_SET(f) || add->f
+    if (!(0 WXV_DIR_FIELDS(WXV_SET))) {
+        return basev;
     }
-    if (set == 0) {
-        return base;
-    }
+#undef WXV_SET
     conf = apr_palloc(p, sizeof(*conf));
-
-    conf->tokens = add->tokens ? add->tokens : base->tokens;
-    conf->max_age = add->max_age != WXV_UNSET ? add->max_age : base->max_age;
-    conf->keys = add->keys ? add->keys : base->keys;
-    conf->appid = add->appid ? add->appid : base->appid;
-    conf->dedup = add->dedup != WXV_UNSET ? add->dedup : base->dedup;
-    conf->dedup_window = add->dedup_window != WXV_UNSET ? add->dedup_window
-                                                         : base->dedup_window;
+#define WXV_MERGE(f) conf->f = add->f ? add->f : base->f;
+    WXV_DIR_FIELDS(WXV_MERGE)
+#undef WXV_MERGE
     return conf;
 }
 
@@ -220,7 +136,7 @@ static void *wxv_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 
 static apr_int64_t wxv_max_age(const wxv_dir_conf *conf)
 {
-    return conf->max_age == WXV_UNSET ? WX_MAX_AGE_DEFAULT : conf->max_age;
+    return conf->max_age == 0 ? WX_MAX_AGE_DEFAULT : conf->max_age;
 }
 
 /*
@@ -240,230 +156,39 @@ static apr_int64_t wxv_window(const request_rec *r, const wxv_dir_conf *conf)
 
 /*
  * Record the outcome in the request note "wx-valid" (for %{wx-valid}n) and
- * log it: a failure at info with its reason, a success at debug.  The why-sentences from the
- * core never hold request input; the URI is escaped since it does.
+ * log it, at its level, with its tag and reason (WX_RESULTS).  The core's
+ * reasons never hold request input; the URI is escaped since it does.
  */
 static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
 {
-    const char *uri;
-
     apr_table_setn(r->notes, WXV_NOTE, wx_result_name(rc));
-    if (!APLOGrinfo(r) || (rc == WX_OK && !APLOGrdebug(r))) {
-        return;
-    }
-    uri = ap_escape_logitem(r->pool, r->uri);
     switch (rc) {
-    case WX_OK:
-        /* why: which token signed, to see when a rotated one goes unused */
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, WXVLOGNO(00008)
-                      "ok: %s, for %s", why, uri);
+#define WXV_LOG(e, name, counter, status, tag, level, dir) \
+    case WX_##e: \
+        if (APLOG_R_IS_LEVEL(r, APLOG_##level)) { \
+            ap_log_rerror(APLOG_MARK, APLOG_##level, 0, r, WXVLOGNO(tag) \
+                          name ": %s" dir ", for %s", why, \
+                          ap_escape_logitem(r->pool, r->uri)); \
+        } \
         break;
-    case WX_MALFORMED:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00001)
-                      "malformed: %s, for %s", why, uri);
-        break;
-    case WX_BAD_SIGNATURE:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00002)
-                      "bad-signature: %s, for %s", why, uri);
-        break;
-    case WX_STALE:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00003)
-                      "stale: %s, for %s", why, uri);
-        break;
-    case WX_METHOD:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00004)
-                      "method: %s is not GET or HEAD, for %s",
-                      ap_escape_logitem(r->pool, r->method), uri);
-        break;
-    case WX_BAD_CIPHER:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00009)
-                      "bad-cipher: %s, for %s", why, uri);
-        break;
-    case WX_BAD_APPID:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00010)
-                      "bad-appid: %s, for %s", why, uri);
-        break;
-    case WX_NO_KEY:
-        /* A configuration error, as no-token is. */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00011)
-                      "no-key: %s, for %s", why, uri);
-        break;
-    case WX_TOO_LARGE:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00012)
-                      "too-large: %s, for %s", why, uri);
-        break;
-    case WX_REPLAY:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00015)
-                      "replay: %s, for %s", why, uri);
-        break;
-    case WX_DUPLICATE:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00024)
-                      "duplicate: %s; acknowledged, for %s", why, uri);
-        break;
+    WX_RESULTS(WXV_LOG)
+#undef WXV_LOG
     default:
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WXVLOGNO(00005)
-                      "%s: %s, for %s", wx_result_name(rc), why, uri);
         break;
     }
 }
 
+/* The HTTP status of a refusal (WX_RESULTS). */
 static int wxv_status(wx_result_t rc)
 {
-    switch (rc) {
-    case WX_OK:            return OK;
-    case WX_MALFORMED:     return HTTP_BAD_REQUEST;
-    case WX_BAD_CIPHER:    return HTTP_BAD_REQUEST;
-    case WX_METHOD:        return HTTP_METHOD_NOT_ALLOWED;
-    case WX_NO_TOKEN:      return HTTP_INTERNAL_SERVER_ERROR;
-    case WX_NO_KEY:        return HTTP_INTERNAL_SERVER_ERROR;
-    case WX_TOO_LARGE:     return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    case WX_CACHE_ERROR:   return HTTP_SERVICE_UNAVAILABLE;
-    default:               return HTTP_FORBIDDEN;
-    }
-}
+    static const int statuses[WX_RESULT_COUNT] = {
+#define WXV_STATUS(e, name, counter, status, tag, level, dir) status,
+        WX_RESULTS(WXV_STATUS)
+#undef WXV_STATUS
+    };
 
-/* The plaintext body, to whatever reads the request body next. */
-static apr_status_t wxv_plain_in(ap_filter_t *f, apr_bucket_brigade *bb,
-                                 ap_input_mode_t mode, apr_read_type_e block,
-                                 apr_off_t readbytes)
-{
-    wxv_plain_ctx *ctx = f->ctx;
-    apr_size_t n;
-
-    if (ctx == NULL) {
-        /* Named in SetInputFilter: nothing of ours to give. */
-        ap_remove_input_filter(f);
-        return ap_get_brigade(f->next, bb, mode, block, readbytes);
-    }
-    n = ctx->left;
-    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE
-        && mode != AP_MODE_EXHAUSTIVE) {
-        return APR_ENOTIMPL;
-    }
-    if (mode != AP_MODE_EXHAUSTIVE && readbytes > 0
-        && (apr_off_t)n > readbytes) {
-        n = (apr_size_t)readbytes;
-    }
-    if (n > 0) {
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
-            ctx->p, n, f->r->pool, f->c->bucket_alloc));
-    }
-    if (mode != AP_MODE_SPECULATIVE) {
-        ctx->p += n;
-        ctx->left -= n;
-        if (ctx->left == 0) {
-            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
-                f->c->bucket_alloc));
-        }
-    }
-    return APR_SUCCESS;
-}
-
-/* A body already read, to whatever reads the request body next. */
-static void wxv_replay(request_rec *r, const char *p, apr_size_t n)
-{
-    wxv_plain_ctx *in = apr_palloc(r->pool, sizeof(*in));
-
-    in->p = p;
-    in->left = n;
-    ap_add_input_filter(WXV_PLAIN_IN, in, r, r->connection);
-}
-
-/*
- * The request whose body a judgement is about.  A subrequest has none of
- * its own: httpd makes mod_dir's DirectoryIndex look-up, mod_rewrite's
- * look-ahead and the like a GET without the body's headers, while the
- * body waits on the connection for the main request (which mod_dir may
- * turn into the subrequest's URL).  So a guard asked about a subrequest
- * judges its main request's method and body.
- */
-static request_rec *wxv_body_request(request_rec *r)
-{
-    while (r->main != NULL) {
-        r = r->main;
-    }
-    return r;
-}
-
-/*
- * Whether r's request line came with a body: a Transfer-Encoding or a
- * Content-Length over 0.  Unlike ap_request_has_body(), a HEAD counts:
- * httpd reads its body as any other for whatever asks (mod_proxy,
- * php-fpm's php://input).
- */
-static int wxv_has_body(const request_rec *r)
-{
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t n;
-
-    return apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
-           || (cl != NULL && (!ap_parse_strict_length(&n, cl) || n > 0));
-}
-
-/* The wxv_http of r's HTTP request, made on first use when make is set. */
-static wxv_http *wxv_http_of(request_rec *r, int make)
-{
-    void *data = NULL;
-
-    r = wxv_body_request(r);
-    apr_pool_userdata_get(&data, WXV_HTTP_KEY, r->pool);
-    if (data == NULL && make) {
-        data = apr_pcalloc(r->pool, sizeof(wxv_http));
-        apr_pool_userdata_setn(data, WXV_HTTP_KEY, NULL, r->pool);
-    }
-    return data;
-}
-
-/*
- * A safe-mode message that verified and decrypted: the app gets the
- * plaintext as the body, and a request as plain mode would have delivered
- * it: its Content-Length, without the request's Content-Encoding (the
- * plaintext is none), the query without encrypt_type and msg_signature.
- * In fixups (before mod_proxy writes the query into the backend's URL)
- * and again before the handler (mod_dir may have turned the request into
- * its verified subrequest since); it changes nothing the second time.
- */
-static void wxv_as_plain(request_rec *r, const wxv_message *msg)
-{
-    const char *q;
-
-    apr_table_unset(r->headers_in, "Transfer-Encoding");
-    apr_table_unset(r->headers_in, "Content-Encoding");
-    /* The reply is encrypted as the app writes it: not compressed. */
-    apr_table_unset(r->headers_in, "Accept-Encoding");
-    apr_table_setn(r->headers_in, "Content-Length",
-                   apr_off_t_toa(r->pool, (apr_off_t)msg->plain.n));
-
-    r->args = wx_query_without(r->pool, r->args,
-                               1u << WX_P_MSG_SIGNATURE
-                               | 1u << WX_P_ENCRYPT_TYPE);
-    r->parsed_uri.query = r->args;
-    q = r->unparsed_uri ? strchr(r->unparsed_uri, '?') : NULL;
-    if (q != NULL) {
-        r->unparsed_uri = apr_pstrcat(r->pool,
-            apr_pstrmemdup(r->pool, r->unparsed_uri,
-                           (apr_size_t)(q - r->unparsed_uri)),
-            r->args ? "?" : "", r->args, NULL);
-    }
-}
-
-/*
- * ... and, for the request that runs the handler, the plaintext as its
- * body and the reply encrypted on its way out.  Each request that runs a
- * handler has filter chains of its own (an internal redirect gets new
- * ones), so each gets its own.
- */
-static void wxv_attach(request_rec *r, const wxv_message *msg)
-{
-    wxv_reply_ctx *out;
-
-    wxv_as_plain(r, msg);
-    wxv_replay(r, msg->plain.p, msg->plain.n);
-    out = apr_palloc(r->pool, sizeof(*out));
-    out->bb = NULL;
-    out->held = 0;
-    out->msg = msg;
-    ap_add_output_filter(WXV_REPLY_OUT, out, r, r->connection);
+    return rc >= 0 && rc < WX_RESULT_COUNT ? statuses[rc]
+                                           : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 /*
@@ -477,82 +202,6 @@ static void wxv_plain_page(request_rec *r, int status)
                        ? "This URL answers GET and HEAD only.\n"
                        : "The request body is larger than this URL "
                          "accepts.\n");
-}
-
-/*
- * Read br's body, once per HTTP request, up to WX_MAX_BODY bytes, into one
- * buffer from br->pool (it outlives any subrequest that asked).  A body
- * that still carries a Content-Encoding once httpd's input filters are
- * done (mod_deflate's INFLATE removes the header as it inflates) is not
- * WeChat's: refused, whatever it holds.
- */
-static wxv_http *wxv_read_body(request_rec *br)
-{
-    wxv_http *h = wxv_http_of(br, 1);
-    apr_status_t rv;
-    apr_bucket_brigade *bb, *all;
-    const char *cl = apr_table_get(br->headers_in, "Content-Length");
-    const char *ce;
-    apr_off_t n = 0, total = 0;
-    int eos = 0;
-
-    if (h->body_read) {
-        return h;
-    }
-    h->body_read = 1;
-    h->body_rc = WX_MALFORMED;
-    h->body_why = "reading the request body failed";
-    if (cl != NULL && ap_parse_strict_length(&n, cl) && n > WX_MAX_BODY) {
-        h->body_rc = WX_TOO_LARGE;
-        h->body_why = "request body over " WX_STR(WX_MAX_BODY)
-                      " bytes (Content-Length)";
-        return h;
-    }
-    bb = apr_brigade_create(br->pool, br->connection->bucket_alloc);
-    all = apr_brigade_create(br->pool, br->connection->bucket_alloc);
-    while (!eos) {
-        apr_bucket *e;
-
-        rv = ap_get_brigade(br->input_filters, bb, AP_MODE_READBYTES,
-                            APR_BLOCK_READ, HUGE_STRING_LEN);
-        if (rv == APR_SUCCESS) {
-            rv = apr_brigade_length(bb, 1, &n);
-        }
-        if (rv != APR_SUCCESS) {
-            /* httpd's own answer (LimitRequestBody: 413; a broken chunk:
-             * 400; AP_FILTER_ERROR when HTTP_IN has already sent one). */
-            h->body_status = ap_map_http_request_error(rv,
-                                                       HTTP_BAD_REQUEST);
-            return h;
-        }
-        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
-             e = APR_BUCKET_NEXT(e)) {
-            eos |= APR_BUCKET_IS_EOS(e);
-        }
-        if ((total += n) > WX_MAX_BODY) {
-            h->body_rc = WX_TOO_LARGE;
-            h->body_why = "request body over " WX_STR(WX_MAX_BODY) " bytes";
-            return h;
-        }
-        if (ap_save_brigade(NULL, &all, &bb, br->pool) != APR_SUCCESS) {
-            return h;
-        }
-        apr_brigade_cleanup(bb);
-    }
-    if (apr_brigade_pflatten(all, &h->body, &h->body_len, br->pool)
-        != APR_SUCCESS) {
-        return h;
-    }
-    apr_brigade_destroy(all);
-    ce = apr_table_get(br->headers_in, "Content-Encoding");
-    if (ce != NULL && ap_cstr_casecmp(ce, "identity") != 0) {
-        h->body_why = "the request body is compressed (Content-Encoding), "
-                      "which WeChat never does";
-        return h;
-    }
-    h->body_rc = WX_OK;
-    h->body_why = NULL;
-    return h;
 }
 
 /*
@@ -573,67 +222,6 @@ static wxv_http *wxv_judge_body(request_rec *r, request_rec *br,
         }
     }
     return h;
-}
-
-/*
- * Claim id for ttl seconds on the server's WxReplayCache, in one atomic
- * operation: WX_OK (claimed; a request that fails gives it back),
- * WX_DUPLICATE (somebody holds it: a copy), or when the store fails,
- * logged and counted: WX_CACHE_ERROR under "WxReplayCacheFailure deny",
- * WX_OK unchecked under "allow".  An HTTP request that already holds id
- * (judged again in a subrequest, or under another section) is no copy of
- * itself.
- */
-static wx_result_t wxv_claim(request_rec *r, wxv_req_state *st,
-                             const unsigned char *id, apr_uint32_t ttl,
-                             const char *what, const char *dup_why)
-{
-    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
-                                            &wx_valid_module);
-    wxv_http *h = wxv_http_of(r, 1);
-    const char *step = "";
-    apr_status_t rv = APR_SUCCESS;
-    wxv_claim_t c;
-    int i;
-
-    for (i = 0; i < h->claims; i++) {
-        if (memcmp(h->claim_id[i], id, WX_SIG_LEN) == 0) {
-            return WX_OK;
-        }
-    }
-    if (h->claims == WXV_MAX_CLAIMS) {
-        /* Not one more than this request could give back. */
-        return WX_OK;
-    }
-    c = wxv_store_claim(sc->store, r, id, ttl, &rv, &step);
-    if (c == WXV_TAKEN) {
-        st->why = dup_why;
-        return WX_DUPLICATE;
-    }
-    /* Ours; or, when the store failed, perhaps ours (it may have applied
-     * the claim without its answer reaching us): noted either way, so
-     * that a failure (a 503 under deny) gives it back, and WeChat's retry
-     * is not taken for a copy. */
-    memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
-    h->claim_store = sc->store;
-    if (c == WXV_CLAIMED) {
-        return WX_OK;
-    }
-    if (wxv_counters != NULL) {
-        apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00016)
-                  "cache-error: WxReplayCache %s failed %s (%s); %s, for %s",
-                  wxv_store_name(sc->store), step, what,
-                  sc->fail_deny == 1
-                  ? "refused (WxReplayCacheFailure deny)"
-                  : "let through unchecked (WxReplayCacheFailure allow)",
-                  ap_escape_logitem(r->pool, r->uri));
-    if (sc->fail_deny != 1) {
-        return WX_OK;
-    }
-    st->why = "the WxReplayCache failed";
-    return WX_CACHE_ERROR;
 }
 
 /*
@@ -663,10 +251,9 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
     ttl = ttl < 1 ? 1 : ttl > 2 * window + 2 ? 2 * window + 2 : ttl;
     wx_replay_id(&st->q, APR_ARRAY_IDX(st->conf->tokens, st->which,
                                        const char *), id);
-    rc = wxv_claim(r, st, id, (apr_uint32_t)ttl,
-                   "the signed timestamp and nonce",
+    rc = wxv_claim(r, id, (apr_uint32_t)ttl, "the signed timestamp and nonce",
                    "its timestamp and nonce were claimed before: answered, "
-                   "or still being handled");
+                   "or still being handled; acknowledged", &st->why);
     if (rc == WX_DUPLICATE && !st->body) {
         st->why = "signature already used within WxMaxAge";
         return WX_REPLAY;
@@ -692,19 +279,20 @@ static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
     const char *why = NULL;
     wx_message_t m;
 
-    if (st->conf->dedup != 1 || sc->store == NULL
+    if (st->conf->dedup != WXV_ON || sc->store == NULL
         || wx_message_parse(r->pool, msg, len, &m, &why) != WX_OK
         || !wx_dedup_id(&m, APR_ARRAY_IDX(st->conf->tokens, 0,
                                           const char *), id)) {
         return WX_OK;
     }
-    return wxv_claim(r, st, id,
-                     (apr_uint32_t)(st->conf->dedup_window == WXV_UNSET
+    return wxv_claim(r, id,
+                     (apr_uint32_t)(st->conf->dedup_window == 0
                                     ? WXV_DEDUP_WINDOW_DEFAULT
                                     : st->conf->dedup_window),
                      "the message, for WxDedup",
                      "the same message was claimed before (WxDedup): "
-                     "answered, or still being handled");
+                     "answered, or still being handled; acknowledged",
+                     &st->why);
 }
 
 /*
@@ -823,14 +411,14 @@ static wxv_req_state *wxv_inherited(request_rec *r, const wxv_dir_conf *conf)
 
     if (from == NULL
         || (st = ap_get_module_config(from->request_config,
-                                      &wx_valid_module)) == NULL
-        || st->conf->tokens != conf->tokens || st->conf->keys != conf->keys
-        || st->conf->appid != conf->appid
-        || wxv_max_age(st->conf) != wxv_max_age(conf)
-        || st->conf->dedup != conf->dedup
-        || st->conf->dedup_window != conf->dedup_window) {
+                                      &wx_valid_module)) == NULL) {
         return NULL;
     }
+#define WXV_DIFFERS(f) || st->conf->f != conf->f
+    if (0 WXV_DIR_FIELDS(WXV_DIFFERS)) {
+        return NULL;
+    }
+#undef WXV_DIFFERS
     ap_set_module_config(r->request_config, &wx_valid_module, st);
     return st;
 }
@@ -878,26 +466,17 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
                   "beside the signed query";
         return st;
     }
-    /*
-     * msg_signature: safe mode, compatible mode or WeCom.  Without a key,
-     * a request that also carries the plain signature (an Official
-     * Account in compatible or safe mode) is checked by it and passes
-     * unchanged, as plain mode; WeCom's carries none, and is checked by
-     * msg_signature before its missing key is an error.
-     */
-    if (st->q.val[WX_P_MSG_SIGNATURE] != NULL
-        && (conf->keys != NULL || st->q.val[WX_P_SIGNATURE] == NULL)) {
+    switch (wx_mode(&st->q, conf->keys != NULL, st->body)) {
+    case WX_MODE_MSG:
         wxv_verify_msg(r, br, conf, st);
         return st;
-    }
-    if (conf->keys != NULL && st->body) {
-        /* Where safe mode is configured, a body signed the plain way is
-         * one nothing signed: never hand it on as if it had been
-         * decrypted.  (No signature is computed: none could help.) */
+    case WX_MODE_UNSIGNED:
         st->rc = WX_MALFORMED;
         st->why = "msg_signature missing, and a WxEncodingAESKey is in "
                   "effect";
         return st;
+    case WX_MODE_PLAIN:
+        break;
     }
     st->rc = wx_verify_plain(&st->q, (const char *const *)conf->tokens->elts,
                              conf->tokens->nelts, r->request_time,
@@ -905,7 +484,7 @@ static wxv_req_state *wxv_verify(request_rec *r, const wxv_dir_conf *conf)
     if (st->rc == WX_OK) {
         st->rc = wxv_replay_check(r, st);
     }
-    if (st->rc == WX_OK && st->body && conf->dedup == 1) {
+    if (st->rc == WX_OK && st->body && conf->dedup == WXV_ON) {
         /* Plain mode under WxDedup: the body is read to find the
          * message, and goes to the app as it was sent. */
         wxv_http *h = wxv_judge_body(r, br, st);
@@ -951,151 +530,9 @@ static int wxv_no_token(request_rec *r, const wxv_dir_conf *conf,
     if (conf->tokens != NULL && conf->tokens->nelts > 0) {
         return 0;
     }
-    apr_table_setn(r->notes, WXV_NOTE, wx_result_name(WX_NO_TOKEN));
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WXVLOGNO(00006)
-                  "no-token: %s without a WxToken in effect for %s", what,
-                  ap_escape_logitem(r->pool, r->uri));
+    wxv_outcome(r, WX_NO_TOKEN, apr_pstrcat(r->pool, what, " without a "
+                                            "WxToken in effect", NULL));
     return 1;
-}
-
-/*
- * The reply to a safe-mode message could not be encrypted: WeChat gets a
- * 500 (and retries) rather than plaintext it would not accept.
- */
-static apr_status_t wxv_reply_fail(ap_filter_t *f, apr_bucket_brigade *bb,
-                                   apr_status_t rv, const char *why)
-{
-    request_rec *r = f->r;
-    wxv_reply_ctx *ctx = f->ctx;
-
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00014)
-                  "the app's reply cannot be encrypted: %s, for %s", why,
-                  ap_escape_logitem(r->pool, r->uri));
-    ap_remove_output_filter(f);
-    if (ctx->bb != NULL && ctx->bb != bb) {
-        apr_brigade_cleanup(ctx->bb);
-    }
-    apr_brigade_cleanup(bb);
-    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(
-        HTTP_INTERNAL_SERVER_ERROR, NULL, r->pool, f->c->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
-    return ap_pass_brigade(f->next, bb);
-}
-
-/*
- * The app's reply to a safe-mode message, held until whole: a 200 with a
- * body other than "success" goes out encrypted with the key that
- * decrypted the request, for the request's receiveid, in the request's
- * envelope, signed with the token that signed the request.
- */
-static apr_status_t wxv_reply_out(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    request_rec *r = f->r;
-    wxv_reply_ctx *ctx = f->ctx;
-    const wxv_message *msg;
-    const char *parts[4];
-    char sig[WX_SIG_HEX_LEN + 1], nonce[WX_REPLY_NONCE_LEN + 1], ts[32];
-    char *body, *b64, *out;
-    const char *why = NULL;
-    apr_size_t len, outlen;
-    apr_int64_t now;
-    apr_bucket *e;
-    apr_status_t rv;
-    int eos = 0;
-
-    if (ctx == NULL || r->status != HTTP_OK) {
-        /* Named in SetOutputFilter (no ctx); or an error or a redirect,
-         * no reply to WeChat: as they are. */
-        ap_remove_output_filter(f);
-        if (ctx != NULL && ctx->bb != NULL) {
-            APR_BRIGADE_PREPEND(bb, ctx->bb);
-        }
-        return ap_pass_brigade(f->next, bb);
-    }
-    msg = ctx->msg;
-    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
-         e = APR_BUCKET_NEXT(e)) {
-        const char *data;
-        apr_size_t n;
-
-        if (AP_BUCKET_IS_ERROR(e)) {
-            /* The app broke off (mod_proxy's 502): that error, not a
-             * truncated reply signed as whole. */
-            ap_remove_output_filter(f);
-            if (ctx->bb != NULL) {
-                apr_brigade_cleanup(ctx->bb);
-            }
-            while (APR_BRIGADE_FIRST(bb) != e) {
-                apr_bucket_delete(APR_BRIGADE_FIRST(bb));
-            }
-            return ap_pass_brigade(f->next, bb);
-        }
-        if (APR_BUCKET_IS_EOS(e)) {
-            eos = 1;
-            break;
-        }
-        if (APR_BUCKET_IS_METADATA(e)) {
-            continue;
-        }
-        /* One bucket at a time (a pipe's output too), counted as it
-         * comes, so the limit holds before anything more is read. */
-        if ((rv = apr_bucket_read(e, &data, &n, APR_BLOCK_READ))
-            != APR_SUCCESS) {
-            return wxv_reply_fail(f, bb, rv, "reading it failed");
-        }
-        if ((ctx->held += n) > WX_MAX_BODY) {
-            return wxv_reply_fail(f, bb, APR_SUCCESS, "it is over "
-                                  WX_STR(WX_MAX_BODY) " bytes");
-        }
-    }
-    if ((rv = ap_save_brigade(f, &ctx->bb, &bb, r->pool)) != APR_SUCCESS) {
-        return wxv_reply_fail(f, bb, rv, "reading it failed");
-    }
-    if (!eos) {
-        return APR_SUCCESS;
-    }
-    if (apr_table_get(r->headers_out, "Content-Encoding") != NULL) {
-        return wxv_reply_fail(f, ctx->bb, APR_SUCCESS,
-                              "it is compressed (Content-Encoding)");
-    }
-    if ((rv = apr_brigade_pflatten(ctx->bb, &body, &len, r->pool))
-        != APR_SUCCESS) {
-        return wxv_reply_fail(f, bb, rv, "reading it failed");
-    }
-    /* "success" or nothing: received, no reply; never encrypted. */
-    if (len == 0 || (len == 7 && memcmp(body, "success", 7) == 0)) {
-        ap_remove_output_filter(f);
-        return ap_pass_brigade(f->next, ctx->bb);
-    }
-
-    rv = wx_encrypt(r->pool, wxv_crypto, &msg->key, NULL, body, len,
-                    msg->receiveid.p, msg->receiveid.n, &b64, &why);
-    if (rv != APR_SUCCESS) {
-        return wxv_reply_fail(f, bb, rv, why);
-    }
-    if ((rv = wx_reply_nonce(nonce)) != APR_SUCCESS) {
-        return wxv_reply_fail(f, bb, rv, "no random bytes for a nonce");
-    }
-    now = (apr_int64_t)apr_time_sec(apr_time_now());
-    apr_snprintf(ts, sizeof(ts), "%" APR_INT64_T_FMT, now);
-    parts[0] = msg->token;
-    parts[1] = ts;
-    parts[2] = nonce;
-    parts[3] = b64;
-    wx_signature(sig, parts, 4);
-    out = wx_envelope_reply(r->pool, msg->env, b64, sig, now, nonce, &outlen);
-    if (out == NULL) {
-        return wxv_reply_fail(f, bb, APR_ENOMEM, "jansson failed");
-    }
-
-    apr_brigade_cleanup(ctx->bb);
-    ap_set_content_length(r, outlen);
-    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_pool_create(
-        out, outlen, r->pool, f->c->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_eos_create(
-        f->c->bucket_alloc));
-    ap_remove_output_filter(f);
-    return ap_pass_brigade(f->next, ctx->bb);
 }
 
 /*
@@ -1127,7 +564,9 @@ static int wxv_handler(request_rec *r)
         /* httpd builds Allow from allowed_methods; GET brings HEAD along. */
         ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
         wxv_plain_page(r, HTTP_METHOD_NOT_ALLOWED);
-        wxv_outcome(r, WX_METHOD, NULL);
+        wxv_outcome(r, WX_METHOD,
+                    apr_pstrcat(r->pool, ap_escape_logitem(r->pool, r->method),
+                                " is not GET or HEAD", NULL));
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (wxv_has_body(wxv_body_request(r))) {
@@ -1291,44 +730,6 @@ static int wxv_fixups(request_rec *r)
 }
 
 /*
- * A request that failed (its status is not 2xx) gives its claims back, so
- * that WeChat's retry of the message reaches the app.  As soon as the
- * status is known, before the response goes out: a retry sent the moment
- * the failure arrives must not find the claim still there (and be
- * acknowledged, and the message lost).  Called from the release filter,
- * for error pages from insert_error_filter, and last from
- * log_transaction for a request that sent nothing.
- */
-static void wxv_release_failed(request_rec *r, int status)
-{
-    wxv_http *h = wxv_http_of(r, 0);
-    int i;
-
-    if (h == NULL || h->claims == 0 || ap_is_HTTP_SUCCESS(status)) {
-        return;
-    }
-    for (i = 0; i < h->claims; i++) {
-        wxv_store_release(h->claim_store, r, h->claim_id[i]);
-    }
-    h->claims = 0;
-}
-
-/* The first of the response, on its way to the headers: its status is
- * final then. */
-static apr_status_t wxv_release_out(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    wxv_release_failed(f->r, f->r->status);
-    ap_remove_output_filter(f);
-    return ap_pass_brigade(f->next, bb);
-}
-
-/* An error page (ap_die): the resource filters are gone by then. */
-static void wxv_insert_error_filter(request_rec *r)
-{
-    wxv_release_failed(r, r->status);
-}
-
-/*
  * Just before a handler runs: the plaintext of a decrypted message (or a
  * body that was read and goes on as sent), for the request that runs it:
  * the one the guard verified, the main request mod_dir turned into its
@@ -1344,7 +745,7 @@ static void wxv_insert_filter(request_rec *r)
         return;
     }
     if (h->claims > 0) {
-        ap_add_output_filter(WXV_RELEASE, NULL, r, r->connection);
+        wxv_release_if_failed(r);
     }
     /* One body filter for the request, whichever it is: internal
      * redirects and mod_dir's fast redirect replace the filter chains. */
@@ -1354,6 +755,29 @@ static void wxv_insert_filter(request_rec *r)
     else if (h->body_raw) {
         wxv_replay(r, h->body, h->body_len);
     }
+}
+
+/* An error page (ap_die): the resource filters are gone by then. */
+static void wxv_insert_error_filter(request_rec *r)
+{
+    wxv_release_failed(r, r->status);
+}
+
+/*
+ * After the response: count the request's outcome, and give back its
+ * claims if the request failed (non-2xx) and nothing did so before (a
+ * request that sent no response at all).
+ */
+static int wxv_log_transaction(request_rec *r)
+{
+    const request_rec *last = r;
+
+    wxv_count(r);
+    while (last->next != NULL) {
+        last = last->next;
+    }
+    wxv_release_failed(r, last->status);
+    return DECLINED;
 }
 
 static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
@@ -1405,7 +829,8 @@ static const char *wxv_cmd_token(cmd_parms *cmd, void *dconf, int argc,
         if (problem != NULL) {
             /* Name the position, never the value: it is a secret. */
             return apr_psprintf(cmd->pool, "WxToken: token %d of %d %s; "
-                                "WeChat's rule is 3 to 32 ASCII letters or "
+                                "WeChat's rule is " WX_STR(WX_TOKEN_MIN) " to "
+                                WX_STR(WX_TOKEN_MAX) " ASCII letters or "
                                 "digits", i + 1, argc, problem);
         }
     }
@@ -1443,75 +868,11 @@ static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
         return NULL;
     }
     if (!wxv_seconds(arg, &n)) {
-        return "WxMaxAge takes a number of seconds from 1 to 86400, or off";
+        return "WxMaxAge takes a number of seconds from 1 to "
+               WX_STR(WX_MAX_AGE_LIMIT) ", or off";
     }
     conf->max_age = n;
     return NULL;
-}
-
-/*
- * After the response: count the request's outcome, and give back its
- * claims if the request failed (non-2xx) and nothing did so before (a
- * request that sent no response at all).
- */
-static int wxv_log_transaction(request_rec *r)
-{
-    const char *note = apr_table_get(r->notes, WXV_NOTE);
-    const request_rec *last = r;
-    int i;
-
-    if (note != NULL && wxv_counters != NULL) {
-        for (i = 0; i < WX_RESULT_COUNT; i++) {
-            if (strcmp(note, wx_result_name(i)) == 0) {
-                apr_atomic_inc32(&wxv_counters[i]);
-                break;
-            }
-        }
-    }
-    while (last->next != NULL) {
-        last = last->next;
-    }
-    wxv_release_failed(r, last->status);
-    return DECLINED;
-}
-
-/* mod_status's counter names: WxValidOk, WxValidBadSignature ... */
-static const char *const wxv_counter_names[WXV_N_COUNTERS] = {
-    "Ok", "Malformed", "BadSignature", "Stale", "Replay", "BadCipher",
-    "BadAppid", "Method", "NoToken", "NoKey", "TooLarge", "CacheError",
-    "Duplicate", "CacheFailures"
-};
-
-static int wxv_status_hook(request_rec *r, int flags)
-{
-    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
-                                            &wx_valid_module);
-    int i;
-
-    if (wxv_counters == NULL) {
-        return OK;
-    }
-    if (flags & AP_STATUS_SHORT) {
-        for (i = 0; i < WXV_N_COUNTERS; i++) {
-            ap_rprintf(r, "WxValid%s: %u\n", wxv_counter_names[i],
-                       apr_atomic_read32(&wxv_counters[i]));
-        }
-    }
-    else {
-        ap_rputs("<hr />\n<h2>mod_wx_valid: WeChat callbacks since "
-                 "start-up</h2>\n<table border=\"0\">\n", r);
-        for (i = 0; i < WXV_N_COUNTERS; i++) {
-            ap_rprintf(r, "<tr><td>%s</td><td>%u</td></tr>\n",
-                       i < WX_RESULT_COUNT ? wx_result_name(i)
-                                           : "replay-cache failures",
-                       apr_atomic_read32(&wxv_counters[i]));
-        }
-        ap_rputs("</table>\n", r);
-    }
-    if (sc->store != NULL) {
-        wxv_store_status(sc->store, r, flags);
-    }
-    return OK;
 }
 
 /* WxDedupWindow seconds */
@@ -1523,7 +884,8 @@ static const char *wxv_cmd_dedup_window(cmd_parms *cmd, void *dconf,
 
     (void)cmd;
     if (!wxv_seconds(arg, &n)) {
-        return "WxDedupWindow takes a number of seconds from 1 to 86400";
+        return "WxDedupWindow takes a number of seconds from 1 to "
+               WX_STR(WX_MAX_AGE_LIMIT);
     }
     conf->dedup_window = n;
     return NULL;
@@ -1535,7 +897,7 @@ static const char *wxv_cmd_dedup(cmd_parms *cmd, void *dconf, int on)
     wxv_dir_conf *conf = dconf;
 
     (void)cmd;
-    conf->dedup = on;
+    conf->dedup = on ? WXV_ON : WXV_OFF;
     return NULL;
 }
 
@@ -1607,7 +969,8 @@ static const char *wxv_cmd_aes_key(cmd_parms *cmd, void *dconf,
         if (problem != NULL) {
             /* The position, never the value: it is a secret. */
             return apr_psprintf(cmd->pool, "WxEncodingAESKey: key %d of %d "
-                                "%s; an EncodingAESKey is 43 ASCII letters "
+                                "%s; an EncodingAESKey is " WX_STR(WX_AES_KEY_CHARS)
+                                " ASCII letters "
                                 "or digits", i + 1, n, problem);
         }
     }
@@ -1629,7 +992,8 @@ static const char *wxv_cmd_appid(cmd_parms *cmd, void *dconf,
 
     (void)cmd;
     if (strlen(arg) > WX_RECEIVEID_MAX) {
-        return "WxAppID: over 256 characters; an AppID, CorpID or SuiteID "
+        return "WxAppID: over " WX_STR(WX_RECEIVEID_MAX) " characters; an "
+               "AppID, CorpID or SuiteID "
                "is printable ASCII without spaces";
     }
     for (c = arg; *c; c++) {
@@ -1644,14 +1008,16 @@ static const char *wxv_cmd_appid(cmd_parms *cmd, void *dconf,
 
 static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE_ARGV("WxToken", wxv_cmd_token, NULL, RSRC_CONF | OR_AUTHCFG,
-                      "One or more WeChat Tokens (3 to 32 ASCII letters or "
+                      "One or more WeChat Tokens (" WX_STR(WX_TOKEN_MIN) " to "
+                      WX_STR(WX_TOKEN_MAX) " ASCII letters or "
                       "digits); any one may sign"),
     AP_INIT_TAKE1("WxMaxAge", wxv_cmd_max_age, NULL, RSRC_CONF | OR_AUTHCFG,
                   "Seconds a signed timestamp may differ from the server "
                   "clock (default 300), or off"),
     AP_INIT_TAKE12("WxEncodingAESKey", wxv_cmd_aes_key, NULL,
                    RSRC_CONF | OR_AUTHCFG,
-                   "Safe mode and WeCom: the EncodingAESKey (43 letters or "
+                   "Safe mode and WeCom: the EncodingAESKey ("
+                   WX_STR(WX_AES_KEY_CHARS) " letters or "
                    "digits), and the previous one during key rotation"),
     AP_INIT_TAKE1("WxAppID", wxv_cmd_appid, NULL, RSRC_CONF | OR_AUTHCFG,
                   "Safe mode and WeCom: the receiveid decrypted messages "
@@ -1691,7 +1057,7 @@ static int wxv_unbounded(const wxv_dir_conf *dc)
 
 static int wxv_dedups(const wxv_dir_conf *dc)
 {
-    return dc->dedup == 1;
+    return dc->dedup == WXV_ON;
 }
 
 /* A section of s (or s itself) whose configuration has what test looks
@@ -1785,32 +1151,6 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-/*
- * The counters' shared memory, and each WxReplayCache's store: refused
- * where a section of its server has no bounded WxMaxAge (check_config),
- * initialised once (virtual hosts share their server's).
- */
-static int wxv_post_config_caches(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                  server_rec *s)
-{
-    apr_shm_t *shm = NULL;
-    apr_status_t rv;
-
-    wxv_counters = NULL;
-    rv = apr_shm_create(&shm, WXV_N_COUNTERS * sizeof(apr_uint32_t), NULL,
-                        pconf);
-    if (rv == APR_SUCCESS) {
-        wxv_counters = apr_shm_baseaddr_get(shm);
-        memset(wxv_counters, 0, WXV_N_COUNTERS * sizeof(apr_uint32_t));
-    }
-    else {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, WXVLOGNO(00017)
-                     "no shared memory for the mod_status counters");
-    }
-    return wxv_stores_init(pconf, ptemp, s) == APR_SUCCESS
-           ? OK : HTTP_INTERNAL_SERVER_ERROR;
-}
-
 static void wxv_child_init(apr_pool_t *p, server_rec *s)
 {
     wxv_stores_child_init(p, s);
@@ -1829,7 +1169,9 @@ static int wxv_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     (void)plog;
     ap_add_version_component(pconf, "mod_wx_valid/" WXV_VERSION);
-    if (wxv_post_config_caches(pconf, ptemp, s) != OK) {
+    /* Each WxReplayCache's store, refused where a section of its server
+     * has no bounded WxMaxAge (check_config), and the counters. */
+    if (wxv_stores_init(pconf, ptemp, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     wxv_crypto = NULL;
@@ -1858,20 +1200,11 @@ static void wxv_register_hooks(apr_pool_t *p)
     ap_hook_child_init(wxv_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(wxv_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
-    APR_OPTIONAL_HOOK(ap, status_hook, wxv_status_hook, NULL, NULL,
-                      APR_HOOK_MIDDLE);
-    ap_register_input_filter(WXV_PLAIN_IN, wxv_plain_in, NULL,
-                             AP_FTYPE_RESOURCE);
-    /* A resource filter, so it acts before any byte is sent. */
-    ap_register_output_filter(WXV_RELEASE, wxv_release_out, NULL,
-                              AP_FTYPE_RESOURCE);
-    /* After every other resource filter (mod_substitute, INCLUDES...),
-     * which would otherwise rewrite the envelope; before mod_deflate. */
-    ap_register_output_filter(WXV_REPLY_OUT, wxv_reply_out, NULL,
-                              AP_FTYPE_CONTENT_SET - 1);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wx-signature",
                               AUTHZ_PROVIDER_VERSION, &wxv_authz_provider,
                               AP_AUTH_INTERNAL_PER_CONF);
+    wxv_filters_register();
+    wxv_store_register();
 }
 
 AP_DECLARE_MODULE(wx_valid) = {

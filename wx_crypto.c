@@ -254,7 +254,7 @@ wx_result_t wx_decrypt(apr_pool_t *p, const apr_crypto_t *f,
     if (i == nkeys) {
         if (nkeys > 1) {
             *why = "the ciphertext decrypts to WeChat's format under none "
-                   "of the WxEncodingAESKeys";
+                   "of the keys";
         }
         return WX_BAD_CIPHER;
     }
@@ -265,9 +265,9 @@ wx_result_t wx_decrypt(apr_pool_t *p, const apr_crypto_t *f,
         && (strlen(appid) != receiveid->n
             || memcmp(appid, receiveid->p, receiveid->n) != 0)) {
         *why = receiveid->n == 0 ? "the message's receiveid is empty, not "
-                                   "the WxAppID"
+                                   "the one required"
                                  : "the message's receiveid is not the "
-                                   "WxAppID";
+                                   "one required";
         return WX_BAD_APPID;
     }
     return WX_OK;
@@ -782,5 +782,44 @@ apr_status_t wx_reply_nonce(char out[WX_REPLY_NONCE_LEN + 1])
         out[i] = (char)('0' + r[i] % 10);
     }
     out[WX_REPLY_NONCE_LEN] = '\0';
+    return APR_SUCCESS;
+}
+
+int wx_reply_is_ack(const char *body, apr_size_t len)
+{
+    return len == 0 || (len == 7 && memcmp(body, "success", 7) == 0);
+}
+
+apr_status_t wx_reply_seal(apr_pool_t *p, const apr_crypto_t *f,
+                           const wx_aes_key_t *key, const char *token,
+                           const wx_bytes_t *receiveid, wx_envelope_t env,
+                           const char *body, apr_size_t len, apr_int64_t now,
+                           char **out, apr_size_t *outlen, const char **why)
+{
+    char sig[WX_SIG_HEX_LEN + 1], nonce[WX_REPLY_NONCE_LEN + 1], ts[32];
+    const char *parts[4];
+    char *b64;
+    apr_status_t rv;
+
+    rv = wx_encrypt(p, f, key, NULL, body, len, receiveid->p, receiveid->n,
+                    &b64, why);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = wx_reply_nonce(nonce)) != APR_SUCCESS) {
+        *why = "no random bytes for a nonce";
+        return rv;
+    }
+    apr_snprintf(ts, sizeof(ts), "%" APR_INT64_T_FMT, now);
+    parts[0] = token;
+    parts[1] = ts;
+    parts[2] = nonce;
+    parts[3] = b64;
+    wx_signature(sig, parts, 4);
+    *out = wx_envelope_reply(p, env, b64, sig, now, nonce, outlen);
+    if (*out == NULL) {
+        *why = "jansson failed to allocate";
+        return APR_ENOMEM;
+    }
     return APR_SUCCESS;
 }

@@ -8,7 +8,7 @@
  * Nothing here logs; failures return a wx_result_t and a fixed sentence in
  * *why that never holds request input or a key.
  *
- * The message format (DESIGN §2): key = base64(EncodingAESKey "="),
+ * The message format (docs/DESIGN.md §2): key = base64(EncodingAESKey "="),
  * iv = key[0..16), AES-256-CBC without the cipher's padding over
  *     random(16) | uint32_be(len) | msg(len) | receiveid | pad
  * where pad is 1..32 bytes, each holding the pad's length.
@@ -149,6 +149,24 @@ int wx_dedup_id(const wx_message_t *m, const char *token,
 char *wx_envelope_reply(apr_pool_t *p, wx_envelope_t env, const char *b64,
                         const char *signature, apr_int64_t timestamp,
                         const char *nonce, apr_size_t *len);
+
+/*
+ * WeChat's rule for a reply: "success" or nothing means received, with no
+ * reply message, and is never encrypted.  Non-zero for those.
+ */
+int wx_reply_is_ack(const char *body, apr_size_t len);
+
+/*
+ * The app's reply body sealed for WeChat: encrypted under key for
+ * receiveid, signed with token over a fresh nonce and the timestamp now,
+ * in envelope env (the request's).  *out (NUL-terminated, from p) and
+ * *outlen; on failure the crypto library's status and *why.
+ */
+apr_status_t wx_reply_seal(apr_pool_t *p, const apr_crypto_t *f,
+                           const wx_aes_key_t *key, const char *token,
+                           const wx_bytes_t *receiveid, wx_envelope_t env,
+                           const char *body, apr_size_t len, apr_int64_t now,
+                           char **out, apr_size_t *outlen, const char **why);
 
 /*
  * A fresh nonce for a reply: WX_REPLY_NONCE_LEN decimal digits and a NUL,

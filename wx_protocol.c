@@ -11,16 +11,24 @@
 
 #include "wx_protocol.h"
 
+#define WX_RESULT_NAME(e, name, counter, status, tag, level, dir) name,
 static const char *const wx_result_names[WX_RESULT_COUNT] = {
-    "ok", "malformed", "bad-signature", "stale", "replay",
-    "bad-cipher", "bad-appid", "method", "no-token", "no-key", "too-large",
-    "cache-error", "duplicate"
+    WX_RESULTS(WX_RESULT_NAME)
 };
+#undef WX_RESULT_NAME
 
-static const char *const wx_param_names[WX_P_COUNT] = {
-    "signature", "msg_signature", "timestamp", "nonce", "echostr",
-    "encrypt_type", "openid"
+/* Each parameter's name, and the sentences that say it is missing or
+ * empty. */
+#define WX_PARAM_ROW(e, name) \
+    { #name, sizeof(#name) - 1, #name " missing", #name " empty" },
+static const struct {
+    const char *name;
+    apr_size_t len;
+    const char *missing, *empty;
+} wx_params[WX_P_COUNT] = {
+    WX_PARAMS(WX_PARAM_ROW)
 };
+#undef WX_PARAM_ROW
 
 /* Longest known name ("msg_signature") plus room to tell a longer one. */
 #define WX_NAME_BUF 16
@@ -32,7 +40,7 @@ const char *wx_result_name(wx_result_t rc)
 
 const char *wx_param_name(wx_param_t p)
 {
-    return (p >= 0 && p < WX_P_COUNT) ? wx_param_names[p] : "unknown";
+    return (p >= 0 && p < WX_P_COUNT) ? wx_params[p].name : "unknown";
 }
 
 int wx_is_ascii_alnum(unsigned char c)
@@ -56,10 +64,10 @@ const char *wx_token_problem(const char *tok)
         }
     }
     if (n < WX_TOKEN_MIN) {
-        return "is shorter than 3 characters";
+        return "is shorter than " WX_STR(WX_TOKEN_MIN) " characters";
     }
     if (n > WX_TOKEN_MAX) {
-        return "is longer than 32 characters";
+        return "is longer than " WX_STR(WX_TOKEN_MAX) " characters";
     }
     return NULL;
 }
@@ -202,62 +210,29 @@ static int wx_name_canon(char out[WX_NAME_BUF], const char *src, apr_size_t n)
 /* One of ours, spelled exactly?  -1 if not. */
 static int wx_param_lookup(const char *name, apr_size_t n)
 {
-    switch (n) {
-    case 5:
-        return memcmp(name, "nonce", 5) == 0 ? WX_P_NONCE : -1;
-    case 6:
-        return memcmp(name, "openid", 6) == 0 ? WX_P_OPENID : -1;
-    case 7:
-        return memcmp(name, "echostr", 7) == 0 ? WX_P_ECHOSTR : -1;
-    case 9:
-        if (memcmp(name, "signature", 9) == 0) {
-            return WX_P_SIGNATURE;
+    int i;
+
+    for (i = 0; i < WX_P_COUNT; i++) {
+        if (wx_params[i].len == n && memcmp(name, wx_params[i].name, n) == 0) {
+            return i;
         }
-        return memcmp(name, "timestamp", 9) == 0 ? WX_P_TIMESTAMP : -1;
-    case 12:
-        return memcmp(name, "encrypt_type", 12) == 0 ? WX_P_ENCRYPT_TYPE : -1;
-    case 13:
-        return memcmp(name, "msg_signature", 13) == 0 ? WX_P_MSG_SIGNATURE
-                                                      : -1;
     }
     return -1;
 }
 
-/*
- * WeChat's own spelling, "name=", at s (avail bytes): its id, with the
- * name's length in *namelen; -1 otherwise.  Spares the usual query a
- * search for '=' and a lookup per parameter.
- */
-static int wx_param_prefix(const char *s, apr_size_t avail,
-                           apr_size_t *namelen)
+/* The parameter spelled exactly "name=" at s (avail bytes), or -1. */
+static int wx_param_prefix(const char *s, apr_size_t avail)
 {
-#define WX_PREFIX(lit, id) \
-    if (avail >= sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0) { \
-        *namelen = sizeof(lit) - 2; \
-        return id; \
+    int i;
+
+    for (i = 0; i < WX_P_COUNT; i++) {
+        apr_size_t n = wx_params[i].len;
+
+        if (avail > n && s[0] == wx_params[i].name[0] && s[n] == '='
+            && memcmp(s, wx_params[i].name, n) == 0) {
+            return i;
+        }
     }
-    switch (avail ? s[0] : 0) {
-    case 's':
-        WX_PREFIX("signature=", WX_P_SIGNATURE);
-        break;
-    case 't':
-        WX_PREFIX("timestamp=", WX_P_TIMESTAMP);
-        break;
-    case 'n':
-        WX_PREFIX("nonce=", WX_P_NONCE);
-        break;
-    case 'e':
-        WX_PREFIX("echostr=", WX_P_ECHOSTR);
-        WX_PREFIX("encrypt_type=", WX_P_ENCRYPT_TYPE);
-        break;
-    case 'm':
-        WX_PREFIX("msg_signature=", WX_P_MSG_SIGNATURE);
-        break;
-    case 'o':
-        WX_PREFIX("openid=", WX_P_OPENID);
-        break;
-    }
-#undef WX_PREFIX
     return -1;
 }
 
@@ -295,7 +270,7 @@ static int wx_name_slow(apr_pool_t *p, const char *s, apr_size_t n,
     exactlen = n <= sizeof(exact) ? wx_pct_decode(exact, s, n) : -1;
     if (exactlen < 0 || wx_param_lookup(exact, (apr_size_t)exactlen) != id) {
         *why = apr_pstrcat(p, "a parameter name that some frameworks read "
-                           "as ", wx_param_names[id], NULL);
+                           "as ", wx_params[id].name, NULL);
         return -2;
     }
     return id;
@@ -312,7 +287,7 @@ static wx_result_t wx_take_value(apr_pool_t *p, wx_query_t *q, int id,
     apr_ssize_t len = (apr_ssize_t)n;
 
     if (q->val[id] != NULL) {
-        *why = apr_pstrcat(p, "parameter ", wx_param_names[id], " repeated",
+        *why = apr_pstrcat(p, "parameter ", wx_params[id].name, " repeated",
                            NULL);
         return WX_MALFORMED;
     }
@@ -320,15 +295,15 @@ static wx_result_t wx_take_value(apr_pool_t *p, wx_query_t *q, int id,
         char *val = apr_palloc(p, n);
         len = wx_pct_decode(val, v, n);
         if (len < 0) {
-            *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
+            *why = apr_pstrcat(p, "parameter ", wx_params[id].name,
                                " has a broken %-escape or %00", NULL);
             return WX_MALFORMED;
         }
         v = val;
     }
     if (len > WX_MAX_VALUE) {
-        *why = apr_pstrcat(p, "parameter ", wx_param_names[id],
-                           " over 4096 bytes", NULL);
+        *why = apr_pstrcat(p, "parameter ", wx_params[id].name,
+                           " over " WX_STR(WX_MAX_VALUE) " bytes", NULL);
         return WX_MALFORMED;
     }
     q->val[id] = v;
@@ -349,7 +324,7 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
     }
     total = strlen(args);
     if (total > WX_MAX_QUERY) {
-        *why = "query string over 16384 bytes";
+        *why = "query string over " WX_STR(WX_MAX_QUERY) " bytes";
         return WX_MALFORMED;
     }
 
@@ -360,21 +335,23 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
     end = args + total;
     while (s < end) {
         apr_size_t namelen;
-        const char *v, *amp;
-        int id = wx_param_prefix(s, (apr_size_t)(end - s), &namelen);
+        const char *v, *amp, *eq;
+        int id;
 
+        /* WeChat's own spelling, "name=", first: it spares the usual
+         * query a search for '=' per parameter. */
+        id = wx_param_prefix(s, (apr_size_t)(end - s));
         if (id >= 0) {
-            v = s + namelen + 1;
+            v = s + wx_params[id].len + 1;
             amp = memchr(v, '&', (apr_size_t)(end - v));
         }
         else {
-            const char *eq;
             amp = memchr(s, '&', (apr_size_t)(end - s));
             eq = memchr(s, '=', (apr_size_t)((amp ? amp : end) - s));
             namelen = (apr_size_t)((eq ? eq : amp ? amp : end) - s);
             v = eq ? eq + 1 : s + namelen;
-            /* Any other spelling of one of ours needs a closer look. */
             id = wx_param_lookup(s, namelen);
+            /* Any other spelling of one of ours needs a closer look. */
             if (id < 0 && !wx_name_is_plain(s, namelen)) {
                 id = wx_name_slow(p, s, namelen, why);
                 if (id == -2) {
@@ -412,7 +389,7 @@ wx_result_t wx_query_parse(apr_pool_t *p, const char *args, wx_query_t *q,
         id = clen > 0 ? wx_param_lookup(canon, (apr_size_t)clen) : -1;
         if (id >= 0) {
             *why = apr_pstrcat(p, "a parameter after ';' that some frameworks "
-                               "read as ", wx_param_names[id], NULL);
+                               "read as ", wx_params[id].name, NULL);
             return WX_MALFORMED;
         }
     }
@@ -454,19 +431,6 @@ char *wx_query_without(apr_pool_t *p, const char *args, unsigned int drop)
     return o == out ? NULL : out;
 }
 
-/* 8 bytes as a big-endian number, so that numeric order is byte order. */
-static apr_uint64_t wx_be64(const char *p)
-{
-    apr_uint64_t x;
-
-    memcpy(&x, p, 8);
-#if APR_IS_BIGENDIAN
-    return x;
-#else
-    return __builtin_bswap64(x);
-#endif
-}
-
 /*
  * 1 when a sorts before b byte-wise (as strcmp() orders C strings), else 0.
  * The token is one of the parts and the attacker chooses the others, so
@@ -477,22 +441,10 @@ static unsigned int wx_ct_less(const wx_bytes_t *a, const wx_bytes_t *b)
 {
     apr_size_t n = a->n < b->n ? a->n : b->n, i;
     unsigned int lt = 0, gt = 0, open;
-    apr_uint64_t x, y;
 
-    for (i = 0; i + 8 <= n; i += 8) {
-        x = wx_be64(a->p + i);
-        y = wx_be64(b->p + i);
-        open = ~(lt | gt) & 1;
-        lt |= open & (unsigned int)(x < y);
-        gt |= open & (unsigned int)(x > y);
-    }
-    if (i < n) {
-        /* The last 1..7 bytes of both, zero-padded alike: same order. */
-        char ta[8] = {0}, tb[8] = {0};
-        memcpy(ta, a->p + i, n - i);
-        memcpy(tb, b->p + i, n - i);
-        x = wx_be64(ta);
-        y = wx_be64(tb);
+    for (i = 0; i < n; i++) {
+        unsigned int x = (unsigned char)a->p[i], y = (unsigned char)b->p[i];
+
         open = ~(lt | gt) & 1;
         lt |= open & (unsigned int)(x < y);
         gt |= open & (unsigned int)(x > y);
@@ -516,44 +468,24 @@ void wx_signature_digest(unsigned char digest[WX_SIG_LEN],
                          const wx_bytes_t *parts, int nparts)
 {
     const wx_bytes_t *sorted[8];
-    unsigned char buf[256], *o = buf;
-    apr_size_t total = 0;
     apr_sha1_ctx_t ctx;
     int i, j, n = nparts < 8 ? nparts : 8;
 
     for (i = 0; i < n; i++) {
         sorted[i] = &parts[i];
-        total += parts[i].n;
     }
     /* Odd-even transposition sort: a fixed network of compare-exchanges,
      * the same sequence whatever the bytes. */
-    if (n == 3) {    /* WeChat's plain signature: the network unrolled */
-        wx_ct_swap(&sorted[0], &sorted[1], wx_ct_less(sorted[1], sorted[0]));
-        wx_ct_swap(&sorted[1], &sorted[2], wx_ct_less(sorted[2], sorted[1]));
-        wx_ct_swap(&sorted[0], &sorted[1], wx_ct_less(sorted[1], sorted[0]));
-    }
-    else {
-        for (i = 0; i < n; i++) {
-            for (j = i & 1; j + 1 < n; j += 2) {
-                wx_ct_swap(&sorted[j], &sorted[j + 1],
-                           wx_ct_less(sorted[j + 1], sorted[j]));
-            }
+    for (i = 0; i < n; i++) {
+        for (j = i & 1; j + 1 < n; j += 2) {
+            wx_ct_swap(&sorted[j], &sorted[j + 1],
+                       wx_ct_less(sorted[j + 1], sorted[j]));
         }
     }
     apr_sha1_init(&ctx);
-    if (total <= sizeof(buf)) {
-        /* The usual ~30 bytes: one update is cheaper than one per part. */
-        for (j = 0; j < n; j++) {
-            memcpy(o, sorted[j]->p, sorted[j]->n);
-            o += sorted[j]->n;
-        }
-        apr_sha1_update_binary(&ctx, buf, (unsigned int)total);
-    }
-    else {
-        for (j = 0; j < n; j++) {
-            apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[j]->p,
-                                   (unsigned int)sorted[j]->n);
-        }
+    for (j = 0; j < n; j++) {
+        apr_sha1_update_binary(&ctx, (const unsigned char *)sorted[j]->p,
+                               (unsigned int)sorted[j]->n);
     }
     apr_sha1_final(digest, &ctx);
 }
@@ -578,47 +510,12 @@ void wx_signature(char out[WX_SIG_HEX_LEN + 1], const char *const *parts,
     out[WX_SIG_HEX_LEN] = '\0';
 }
 
-#if APR_IS_BIGENDIAN
 /* Lowercase hex digit values plus one; 0 for every other byte. */
 static const unsigned char wx_hex1[256] = {
     ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
     ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12,
     ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16
 };
-#endif
-
-#if !APR_IS_BIGENDIAN
-/*
- * Eight hex digits at once (SWAR, little-endian): into 4 bytes at out.
- * Returns 0 unless all eight are lowercase hex digits.  Each byte's range
- * test works on 7-bit values, so no carry crosses into the next byte.
- */
-static int wx_hex8(const unsigned char *in, unsigned char *out)
-{
-    const apr_uint64_t ones = APR_UINT64_C(0x0101010101010101);
-    const apr_uint64_t high = ones * 0x80;
-    apr_uint64_t x, digit, alpha, v, t;
-
-    memcpy(&x, in, 8);
-    if (x & high) {
-        return 0;
-    }
-    /* b + (0x80 - lo) has its high bit set iff b >= lo; b + (0x7f - hi)
-     * iff b > hi. */
-    digit = (x + ones * (0x80 - '0')) & ~(x + ones * (0x7f - '9')) & high;
-    alpha = (x + ones * (0x80 - 'a')) & ~(x + ones * (0x7f - 'f')) & high;
-    if ((digit | alpha) != high) {
-        return 0;
-    }
-    v = (x & ones * 0x0f) + (alpha >> 7) * 9;    /* nibble values */
-    t = (v << 4) | (v >> 8);                     /* pairs in even bytes */
-    out[0] = (unsigned char)t;
-    out[1] = (unsigned char)(t >> 16);
-    out[2] = (unsigned char)(t >> 32);
-    out[3] = (unsigned char)(t >> 48);
-    return 1;
-}
-#endif
 
 int wx_signature_parse(const char *hex, apr_size_t len,
                        unsigned char bin[WX_SIG_LEN])
@@ -630,38 +527,21 @@ int wx_signature_parse(const char *hex, apr_size_t len,
         return 0;
     }
     /* Lower case only, as WeChat sends; the input is public, not secret. */
-#if !APR_IS_BIGENDIAN
-    for (i = 0; i < WX_SIG_HEX_LEN / 8; i++) {
-        if (!wx_hex8(h + 8 * i, bin + 4 * i)) {
-            return 0;
-        }
-    }
-#else
     for (i = 0; i < WX_SIG_LEN; i++) {
         unsigned int hi = wx_hex1[h[2 * i]], lo = wx_hex1[h[2 * i + 1]];
+
         if (hi == 0 || lo == 0) {
             return 0;
         }
         bin[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
     }
-#endif
     return 1;
 }
-
-static const char *const wx_missing[WX_P_COUNT] = {
-    "signature missing", "msg_signature missing", "timestamp missing",
-    "nonce missing", "echostr missing", "encrypt_type missing",
-    "openid missing"
-};
-static const char *const wx_empty[WX_P_COUNT] = {
-    "signature empty", "msg_signature empty", "timestamp empty",
-    "nonce empty", "echostr empty", "encrypt_type empty", "openid empty"
-};
 
 static int wx_present(const wx_query_t *q, wx_param_t id, const char **why)
 {
     if (q->val[id] == NULL || q->len[id] == 0) {
-        *why = q->val[id] == NULL ? wx_missing[id] : wx_empty[id];
+        *why = q->val[id] == NULL ? wx_params[id].missing : wx_params[id].empty;
         return 0;
     }
     return 1;
@@ -741,13 +621,13 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
     }
     if (k == ntokens) {
         if (sigp == WX_P_SIGNATURE) {
-            *why = ntokens == 1 ? "signature does not match the WxToken"
-                                : "signature matches none of the WxTokens";
+            *why = ntokens == 1 ? "signature does not match the token"
+                                : "signature matches none of the tokens";
         }
         else {
-            *why = ntokens == 1 ? "msg_signature does not match the WxToken"
+            *why = ntokens == 1 ? "msg_signature does not match the token"
                                 : "msg_signature matches none of the "
-                                  "WxTokens";
+                                  "tokens";
         }
         return WX_BAD_SIGNATURE;
     }
@@ -759,11 +639,11 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
         skew = t - (apr_int64_t)apr_time_sec(now);
         if (skew > max_age) {
             *why = "timestamp is ahead of the server clock by more than "
-                   "WxMaxAge";
+                   "the max age";
             return WX_STALE;
         }
         if (-skew > max_age) {
-            *why = "timestamp is older than WxMaxAge";
+            *why = "timestamp is older than the max age";
             return WX_STALE;
         }
     }
@@ -854,6 +734,15 @@ void wx_replay_id(const wx_query_t *q, const char *token,
         parts[2] = t;
     }
     wx_keyed_id("wx-replay", parts, 3, id);
+}
+
+wx_mode_t wx_mode(const wx_query_t *q, int keys, int body)
+{
+    if (q->val[WX_P_MSG_SIGNATURE] != NULL
+        && (keys || q->val[WX_P_SIGNATURE] == NULL)) {
+        return WX_MODE_MSG;
+    }
+    return keys && body ? WX_MODE_UNSIGNED : WX_MODE_PLAIN;
 }
 
 const char *wx_echo_problem(const wx_query_t *q)

@@ -39,37 +39,56 @@ typedef struct {
     apr_size_t n;
 } wx_bytes_t;
 
-/* Outcomes; wx_result_name() gives the request-note spelling of each. */
+/*
+ * Every outcome, once: its enum name, request note (%{wx-valid}n), the
+ * mod_status counter (WxValid<counter>), the HTTP status the glue answers
+ * it with (0: granted), the glue's log tag and level, and the directive
+ * the glue names after the reason.  The core reads the first two columns
+ * only; the rest are the glue's, kept here so that an outcome is one
+ * line.  method, no-token and cache-error only the glue can tell.
+ */
+#define WX_RESULTS(X) \
+    X(OK,            "ok",            Ok,           0,   00008, DEBUG, "") \
+    X(MALFORMED,     "malformed",     Malformed,    400, 00001, INFO,  "") \
+    X(BAD_SIGNATURE, "bad-signature", BadSignature, 403, 00002, INFO, \
+      " (WxToken)") \
+    X(STALE,         "stale",         Stale,        403, 00003, INFO, \
+      " (WxMaxAge)") \
+    X(REPLAY,        "replay",        Replay,       403, 00015, INFO,  "") \
+    X(BAD_CIPHER,    "bad-cipher",    BadCipher,    400, 00009, INFO, \
+      " (WxEncodingAESKey)") \
+    X(BAD_APPID,     "bad-appid",     BadAppid,     403, 00010, INFO, \
+      " (WxAppID)") \
+    X(METHOD,        "method",        Method,       405, 00004, INFO,  "") \
+    X(NO_TOKEN,      "no-token",      NoToken,      500, 00006, ERR,   "") \
+    X(NO_KEY,        "no-key",        NoKey,        500, 00011, ERR,   "") \
+    X(TOO_LARGE,     "too-large",     TooLarge,     413, 00012, INFO,  "") \
+    X(CACHE_ERROR,   "cache-error",   CacheError,   503, 00005, INFO,  "") \
+    X(DUPLICATE,     "duplicate",     Duplicate,    0,   00024, INFO,  "")
+
+#define WX_RESULT_ENUM(e, name, counter, status, tag, level, dir) WX_##e,
 typedef enum {
-    WX_OK = 0,
-    WX_MALFORMED,
-    WX_BAD_SIGNATURE,
-    WX_STALE,
-    WX_REPLAY,
-    WX_BAD_CIPHER,
-    WX_BAD_APPID,
-    WX_METHOD,
-    WX_NO_TOKEN,
-    WX_NO_KEY,            /* msg_signature, and no WxEncodingAESKey */
-    WX_TOO_LARGE,         /* a safe-mode body over WX_MAX_BODY */
-    WX_CACHE_ERROR,       /* the replay cache failed (WxReplayCacheFailure
-                           * deny) */
-    WX_DUPLICATE,         /* a copy of a message claimed before: answered,
-                           * or still being handled */
+    WX_RESULTS(WX_RESULT_ENUM)
     WX_RESULT_COUNT
 } wx_result_t;
+#undef WX_RESULT_ENUM
 
-/* The query parameters the protocol knows. */
+/* The query parameters the protocol knows, each spelled as WeChat does. */
+#define WX_PARAMS(X) \
+    X(SIGNATURE, signature) \
+    X(MSG_SIGNATURE, msg_signature) \
+    X(TIMESTAMP, timestamp) \
+    X(NONCE, nonce) \
+    X(ECHOSTR, echostr) \
+    X(ENCRYPT_TYPE, encrypt_type) \
+    X(OPENID, openid)
+
+#define WX_PARAM_ENUM(e, name) WX_P_##e,
 typedef enum {
-    WX_P_SIGNATURE = 0,
-    WX_P_MSG_SIGNATURE,
-    WX_P_TIMESTAMP,
-    WX_P_NONCE,
-    WX_P_ECHOSTR,
-    WX_P_ENCRYPT_TYPE,
-    WX_P_OPENID,
+    WX_PARAMS(WX_PARAM_ENUM)
     WX_P_COUNT
 } wx_param_t;
+#undef WX_PARAM_ENUM
 
 /*
  * A parsed query: for each known parameter its %-decoded value as bytes
@@ -194,6 +213,26 @@ void wx_keyed_id(const char *domain, const wx_bytes_t *parts, int nparts,
  */
 void wx_replay_id(const wx_query_t *q, const char *token,
                   unsigned char id[WX_SIG_LEN]);
+
+/*
+ * How a signed request is checked, by WeChat's rules, from its parameters,
+ * whether keys are in effect and whether it carries a body (any method but
+ * GET, or one with a body):
+ *  - WX_MODE_MSG: msg_signature over the ciphertext too (safe and
+ *    compatible mode with a key; WeCom, which sends no plain signature,
+ *    with or without one: it is checked before a missing key is an error);
+ *  - WX_MODE_PLAIN: signature over token, timestamp and nonce (plain
+ *    mode; compatible or safe mode without a key, the body as sent);
+ *  - WX_MODE_UNSIGNED: a body where keys are in effect with no
+ *    msg_signature: nothing signed it, and no signature can help.
+ */
+typedef enum {
+    WX_MODE_PLAIN = 0,
+    WX_MODE_MSG,
+    WX_MODE_UNSIGNED
+} wx_mode_t;
+
+wx_mode_t wx_mode(const wx_query_t *q, int keys, int body);
 
 /*
  * The developer-verification GET also needs an echostr: NULL when q holds a

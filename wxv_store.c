@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * wxv_store.c: the claim store behind WxReplayCache.  A request claims
- * its signed triple (and, under WxDedup, its message) in one atomic
- * operation; a request that failed gives its claims back.
+ * wxv_store.c: the claim store behind WxReplayCache, the claims and their
+ * release, and the counters with their mod_status section.  A request
+ * claims its signed triple (and, under WxDedup, its message) in one
+ * atomic operation; a request that failed gives its claims back.
  *
  *   shmcb (or another socache provider)  one machine: look-up, then
  *       store, under the global mutex (mod_authn_socache's way);
@@ -19,19 +20,25 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "http_protocol.h"
+#include "http_request.h"
 #include "ap_mpm.h"
 #include "ap_socache.h"
 #include "mod_status.h"
+#include "util_filter.h"
 #include "util_mutex.h"
 
+#include "apr_atomic.h"
 #include "apr_global_mutex.h"
 #include "apr_memcache.h"
 #include "apr_reslist.h"
+#include "apr_shm.h"
 #include "apr_strings.h"
 
 #include <hiredis/hiredis.h>
 
 #include "mod_wx_valid.h"
+
+APLOG_USE_MODULE(wx_valid);
 
 #define WXV_MUTEX        "wx-valid-replay"
 #define WXV_CACHE_ID     "mod_wx_valid"
@@ -44,6 +51,30 @@
  * memcached: apr_memcache has no I/O timeout of its own (APR-util 1.6),
  * only the connect. */
 #define WXV_STORE_TIMEOUT 1
+
+#define WXV_RELEASE      "WX_CLAIM_RELEASE"
+
+typedef enum {
+    WXV_CLAIMED = 0,              /* ours now: nobody held it */
+    WXV_TAKEN,                    /* somebody holds it */
+    WXV_STORE_FAILED              /* the store did not answer */
+} wxv_claim_t;
+
+/*
+ * Counters since start-up, in shared memory: one per outcome, and one for
+ * replay-cache failures.  NULL when the segment could not be made.
+ */
+#define WXV_N_COUNTERS   (WX_RESULT_COUNT + 1)
+#define WXV_C_CACHE_FAIL WX_RESULT_COUNT
+static apr_uint32_t *wxv_counters;
+
+/* Their mod_status names: WxValidOk, WxValidBadSignature ... */
+#define WXV_COUNTER_NAME(e, name, counter, status, tag, level, dir) #counter,
+static const char *const wxv_counter_names[WXV_N_COUNTERS] = {
+    WX_RESULTS(WXV_COUNTER_NAME)
+    "CacheFailures"
+};
+#undef WXV_COUNTER_NAME
 
 typedef enum {
     WXV_STORE_SOCACHE = 0,
@@ -166,10 +197,22 @@ apr_status_t wxv_stores_init(apr_pool_t *pconf, apr_pool_t *ptemp,
      * spends 24 bytes an index slot: a smaller hint makes it overrun its
      * own subcaches (it crashed the bench with { 20, 1, 60 }). */
     static struct ap_socache_hints hints = { WX_SIG_LEN, 32, 60 };
+    apr_shm_t *shm = NULL;
     apr_status_t rv;
     server_rec *v;
 
     (void)ptemp;
+    wxv_counters = NULL;
+    rv = apr_shm_create(&shm, WXV_N_COUNTERS * sizeof(apr_uint32_t), NULL,
+                        pconf);
+    if (rv == APR_SUCCESS) {
+        wxv_counters = apr_shm_baseaddr_get(shm);
+        memset(wxv_counters, 0, WXV_N_COUNTERS * sizeof(apr_uint32_t));
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, WXVLOGNO(00017)
+                     "no shared memory for the mod_status counters");
+    }
     wxv_mutex = NULL;
     for (v = s; v != NULL; v = v->next) {
         wxv_srv_conf *sc = ap_get_module_config(v->module_config,
@@ -379,10 +422,11 @@ static void wxv_store_key(char key[WXV_KEY_LEN + 1],
     *o = '\0';
 }
 
-wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
-                            const unsigned char id[WX_SIG_LEN],
-                            apr_uint32_t ttl, apr_status_t *rv,
-                            const char **step)
+/* One claim on st: on WXV_STORE_FAILED, *rv and *step say what failed. */
+static wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
+                                   const unsigned char id[WX_SIG_LEN],
+                                   apr_uint32_t ttl, apr_status_t *rv,
+                                   const char **step)
 {
     char key[WXV_KEY_LEN + 1];
     unsigned char one = 1, got[8];
@@ -445,8 +489,9 @@ wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
          : *rv == APR_EEXIST ? WXV_TAKEN : WXV_STORE_FAILED;
 }
 
-void wxv_store_release(wxv_store *st, request_rec *r,
-                       const unsigned char id[WX_SIG_LEN])
+/* A claim given back (its request failed): best effort. */
+static void wxv_store_release(wxv_store *st, request_rec *r,
+                              const unsigned char id[WX_SIG_LEN])
 {
     char key[WXV_KEY_LEN + 1];
     int locked;
@@ -485,7 +530,8 @@ void wxv_store_release(wxv_store *st, request_rec *r,
     }
 }
 
-void wxv_store_status(wxv_store *st, request_rec *r, int flags)
+/* The store's part of the mod_status page. */
+static void wxv_store_status(wxv_store *st, request_rec *r, int flags)
 {
     if (!(flags & AP_STATUS_SHORT)) {
         ap_rprintf(r, "<h3>WxReplayCache %s</h3>\n",
@@ -498,4 +544,152 @@ void wxv_store_status(wxv_store *st, request_rec *r, int flags)
         ap_rprintf(r, "WxReplayCacheType: %s\n",
                    st->kind == WXV_STORE_REDIS ? "redis" : "memcache");
     }
+}
+
+/* --- claims, counters, mod_status ------------------------------------ */
+
+wx_result_t wxv_claim(request_rec *r, const unsigned char id[WX_SIG_LEN],
+                      apr_uint32_t ttl, const char *what,
+                      const char *dup_why, const char **why)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    wxv_http *h = wxv_http_of(r, 1);
+    const char *step = "";
+    apr_status_t rv = APR_SUCCESS;
+    wxv_claim_t c;
+    int i;
+
+    /* An HTTP request that already holds id (judged again in a
+     * subrequest, or under another section) is no copy of itself. */
+    for (i = 0; i < h->claims; i++) {
+        if (memcmp(h->claim_id[i], id, WX_SIG_LEN) == 0) {
+            return WX_OK;
+        }
+    }
+    if (h->claims == WXV_MAX_CLAIMS) {
+        /* Not one more than this request could give back. */
+        return WX_OK;
+    }
+    c = wxv_store_claim(sc->store, r, id, ttl, &rv, &step);
+    if (c == WXV_TAKEN) {
+        *why = dup_why;
+        return WX_DUPLICATE;
+    }
+    /* Ours; or, when the store failed, perhaps ours (it may have applied
+     * the claim without its answer reaching us): noted either way, so
+     * that a failure (a 503 under deny) gives it back, and WeChat's retry
+     * is not taken for a copy. */
+    memcpy(h->claim_id[h->claims++], id, WX_SIG_LEN);
+    h->claim_store = sc->store;
+    if (c == WXV_CLAIMED) {
+        return WX_OK;
+    }
+    if (wxv_counters != NULL) {
+        apr_atomic_inc32(&wxv_counters[WXV_C_CACHE_FAIL]);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, WXVLOGNO(00016)
+                  "cache-error: WxReplayCache %s failed %s (%s); %s, for %s",
+                  wxv_store_name(sc->store), step, what,
+                  sc->fail_deny == 1
+                  ? "refused (WxReplayCacheFailure deny)"
+                  : "let through unchecked (WxReplayCacheFailure allow)",
+                  ap_escape_logitem(r->pool, r->uri));
+    if (sc->fail_deny != 1) {
+        return WX_OK;
+    }
+    *why = "the WxReplayCache failed";
+    return WX_CACHE_ERROR;
+}
+
+/*
+ * As soon as the status is known, before the response goes out: a retry
+ * sent the moment the failure arrives must not find the claim still there
+ * (and be acknowledged, and the message lost).  Called from the release
+ * filter, for error pages from insert_error_filter, and last from
+ * log_transaction for a request that sent nothing.
+ */
+void wxv_release_failed(request_rec *r, int status)
+{
+    wxv_http *h = wxv_http_of(r, 0);
+    int i;
+
+    if (h == NULL || h->claims == 0 || ap_is_HTTP_SUCCESS(status)) {
+        return;
+    }
+    for (i = 0; i < h->claims; i++) {
+        wxv_store_release(h->claim_store, r, h->claim_id[i]);
+    }
+    h->claims = 0;
+}
+
+/* The first of the response, on its way to the headers: its status is
+ * final then. */
+static apr_status_t wxv_release_out(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    wxv_release_failed(f->r, f->r->status);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+void wxv_release_if_failed(request_rec *r)
+{
+    ap_add_output_filter(WXV_RELEASE, NULL, r, r->connection);
+}
+
+void wxv_count(request_rec *r)
+{
+    const char *note = apr_table_get(r->notes, WXV_NOTE);
+    int i;
+
+    if (note == NULL || wxv_counters == NULL) {
+        return;
+    }
+    for (i = 0; i < WX_RESULT_COUNT; i++) {
+        if (strcmp(note, wx_result_name(i)) == 0) {
+            apr_atomic_inc32(&wxv_counters[i]);
+            return;
+        }
+    }
+}
+
+static int wxv_status_hook(request_rec *r, int flags)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    int i;
+
+    if (wxv_counters == NULL) {
+        return OK;
+    }
+    if (flags & AP_STATUS_SHORT) {
+        for (i = 0; i < WXV_N_COUNTERS; i++) {
+            ap_rprintf(r, "WxValid%s: %u\n", wxv_counter_names[i],
+                       apr_atomic_read32(&wxv_counters[i]));
+        }
+    }
+    else {
+        ap_rputs("<hr />\n<h2>mod_wx_valid: WeChat callbacks since "
+                 "start-up</h2>\n<table border=\"0\">\n", r);
+        for (i = 0; i < WXV_N_COUNTERS; i++) {
+            ap_rprintf(r, "<tr><td>%s</td><td>%u</td></tr>\n",
+                       i < WX_RESULT_COUNT ? wx_result_name(i)
+                                           : "replay-cache failures",
+                       apr_atomic_read32(&wxv_counters[i]));
+        }
+        ap_rputs("</table>\n", r);
+    }
+    if (sc->store != NULL) {
+        wxv_store_status(sc->store, r, flags);
+    }
+    return OK;
+}
+
+void wxv_store_register(void)
+{
+    APR_OPTIONAL_HOOK(ap, status_hook, wxv_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    /* A resource filter, so it acts before any byte is sent. */
+    ap_register_output_filter(WXV_RELEASE, wxv_release_out, NULL,
+                              AP_FTYPE_RESOURCE);
 }

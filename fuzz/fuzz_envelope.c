@@ -111,9 +111,9 @@ static const char *const decrypt_whys[] = {
     "the decrypted message's padding bytes differ",
     "the decrypted message's length field is beyond its end",
     "the ciphertext decrypts to WeChat's format under none of the "
-    "WxEncodingAESKeys",
-    "the message's receiveid is empty, not the WxAppID",
-    "the message's receiveid is not the WxAppID",
+    "keys",
+    "the message's receiveid is empty, not the one required",
+    "the message's receiveid is not the one required",
     NULL
 };
 

@@ -99,15 +99,15 @@ my $sig = sign('ProxyTok3n', $now, 'n1');
 my $base = "signature=$sig&timestamp=$now&nonce=n1";
 for my $case (
     ['forged POST', '/proxied?' . signed_query(token => 'Forged123'), 403,
-     'bad-signature: signature does not match the WxToken, for /proxied'],
+     'bad-signature: signature does not match the token (WxToken), for /proxied'],
     ['stale POST', "/proxied?$stale", 403,
-     'stale: timestamp is older than WxMaxAge, for /proxied'],
+     'stale: timestamp is older than the max age (WxMaxAge), for /proxied'],
     ['unsigned POST', '/proxied', 403,
      'malformed: signature missing, for /proxied'],
     ['POST without nonce', "/proxied?signature=$sig&timestamp=$now", 403,
      'malformed: nonce missing, for /proxied'],
     ['forged GET, no echostr', '/proxied?' . signed_query(token => 'Forged123'),
-     403, 'bad-signature: signature does not match the WxToken, for /proxied',
+     403, 'bad-signature: signature does not match the token (WxToken), for /proxied',
      'GET'],
 ) {
     my ($name, $url, $status, $why, $method) = @$case;
@@ -209,7 +209,7 @@ is(scalar @{ $fpm->fpm_hits }, 1, 'php: php-fpm ran once');
 
 refused(name => 'php: forged POST', url => '/php/wechat.php?'
         . signed_query(token => 'Forged123'), status => 403,
-        why => 'bad-signature: signature does not match the WxToken, for /php/wechat.php');
+        why => 'bad-signature: signature does not match the token (WxToken), for /php/wechat.php');
 refused(name => 'php: polluted POST', status => 403,
         url => "/php/wechat.php?" . signed_query(token => 'PhpTok3n')
              . "&signature[]=x");
@@ -248,7 +248,7 @@ for my $case (
     my $before = n_hits();
     $res = send_req('POST', '/guard-notoken?' . signed_query(token => 'ProxyTok3n'), $xml);
     is($res->code, 500, 'Require wx-signature without WxToken: 500');
-    ok((grep { /\[wx_valid:error\] .* WXV00006: no-token: Require wx-signature without a WxToken in effect for \/guard-notoken$/ }
+    ok((grep { /\[wx_valid:error\] .* WXV00006: no-token: Require wx-signature without a WxToken in effect, for \/guard-notoken$/ }
         wx_lines_since($lm)), 'no-token: the log names the URL');
     is(n_hits(), $before, 'no-token: the app saw nothing');
 }

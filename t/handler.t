@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# The wx-valid handler: every response row of DESIGN section 4 that needs
+# The wx-valid handler: every response row of docs/DESIGN.md §4 that needs
 # neither crypto nor a replay cache, with status, body, headers, the
 # wx-valid note and the one error-log line each outcome writes.
 use strict;
@@ -93,7 +93,7 @@ is($res->content, 'V3echo', 'V3: body');
 check(name => 'V1 under another token', url => "/wx?$v1", status => 403,
       note => 'bad-signature',
       log => ['info', 'WXV00002',
-              'bad-signature: signature matches none of the WxTokens, for /wx']);
+              'bad-signature: signature matches none of the tokens (WxToken), for /wx']);
 
 # -- byte-exact echo: '+' stays '+', %XX and only %XX is decoded ----------
 
@@ -136,8 +136,8 @@ for my $case (
                              "ok: signed with WxToken $which, for $path"])
                   : (log => ['info', 'WXV00002',
                       "bad-signature: signature "
-                      . ($path eq '/wx' ? 'matches none of the WxTokens'
-                                        : 'does not match the WxToken')
+                      . ($path eq '/wx' ? 'matches none of the tokens (WxToken)'
+                                        : 'does not match the token (WxToken)')
                       . ", for $path"]));
     is($r->content, 'E1', "$name: body") if $status == 200;
 }
@@ -155,11 +155,11 @@ for my $case (
 # -- WxMaxAge ---------------------------------------------------------------
 
 for my $case (
-    ['/wx',       $now - 1000, 403, 'older than WxMaxAge', '1000 s old, default 300'],
+    ['/wx',       $now - 1000, 403, 'older than the max age (WxMaxAge)', '1000 s old, default 300'],
     ['/wx',       $now + 1000, 403, 'ahead',               '1000 s ahead, default 300'],
     ['/wx',       $now - 200,  200, undef,                 '200 s old, default 300'],
     ['/wx',       $now + 200,  200, undef,                 '200 s ahead, default 300'],
-    ['/wx/short', $now - 120,  403, 'older than WxMaxAge', '120 s old, WxMaxAge 60'],
+    ['/wx/short', $now - 120,  403, 'older than the max age (WxMaxAge)', '120 s old, WxMaxAge 60'],
     ['/wx/short', $now + 120,  403, 'ahead',               '120 s ahead, WxMaxAge 60'],
     ['/wx/short', $now - 30,   200, undef,                 '30 s old, WxMaxAge 60'],
     ['/wx/off',   1,           200, undef,                 'timestamp 1, WxMaxAge off'],
@@ -168,8 +168,8 @@ for my $case (
     my ($path, $ts, $status, $kind, $name) = @$case;
     my $text = !$kind ? undef
              : $kind eq 'ahead'
-               ? "stale: timestamp is ahead of the server clock by more than WxMaxAge, for $path"
-               : "stale: timestamp is older than WxMaxAge, for $path";
+               ? "stale: timestamp is ahead of the server clock by more than the max age (WxMaxAge), for $path"
+               : "stale: timestamp is older than the max age (WxMaxAge), for $path";
     check(name => $name, status => $status,
           note => $status == 200 ? 'ok' : 'stale',
           url => "$path?" . signed_query(token => $cur, timestamp => $ts,
@@ -182,7 +182,7 @@ check(name => 'stale and forged', status => 403, note => 'bad-signature',
       url => '/wx?' . signed_query(token => 'Nope1234', timestamp => 1,
                                    echostr => 'T'),
       log => ['info', 'WXV00002',
-              'bad-signature: signature matches none of the WxTokens, for /wx']);
+              'bad-signature: signature matches none of the tokens (WxToken), for /wx']);
 
 # -- malformed ------------------------------------------------------------
 
@@ -249,8 +249,8 @@ check(name => 'no WxToken', url => '/notoken?' . signed_query(token => $cur,
                                                               echostr => 'E'),
       status => 500, note => 'no-token',
       log => ['error', 'WXV00006',
-              'no-token: SetHandler wx-valid without a WxToken in effect '
-              . 'for /notoken']);
+              'no-token: SetHandler wx-valid without a WxToken in effect'
+              . ', for /notoken']);
 
 # The version, from the one place it is kept (VERSION), in the server
 # signature.

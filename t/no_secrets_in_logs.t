@@ -108,6 +108,15 @@ ok($all =~ /\[wx_valid:info\] .* WXV00002: bad-signature/,
 ok($all =~ /\[wx_valid:debug\] .* WXV00008: ok/,
    'and mod_wx_valid debug lines');
 
+# Every line of ours carries our module's name (APLOG_USE_MODULE in each
+# glue file), so LogLevel wx_valid:... governs it and a reader can grep it.
+{
+    my @ours = $all =~ /^(.* WXV\d{5}: .*)$/mg;
+    my @stray = grep { !/\[wx_valid:[a-z0-9]+\]/ } @ours;
+    ok(@ours > 0 && !@stray, 'every WXV line is tagged [wx_valid:...]')
+        or diag("untagged: $stray[0]");
+}
+
 for my $tok (@tokens) {
     ok($all !~ /\Q$tok\E/, "no log holds the secret $tok");
     ok(!(grep { /\Q$tok\E/ } @bodies), "no response holds the secret $tok");

@@ -106,14 +106,14 @@ is($res->header('Content-Length'), 19, 'V4 HEAD: the plaintext\'s length');
 
 check(name => 'V4 under another WxAppID', url => "/wecom-v4/otherid?$v4",
       status => 403, note => 'bad-appid',
-      why => "the message's receiveid is not the WxAppID");
+      why => "the message's receiveid is not the one required (WxAppID)");
 $res = check(name => 'V4 where no WxAppID is set', url => "/wecom-v4-anyid?$v4",
              status => 200, note => 'ok');
 is($res->content, '1616140317555161061', 'V4 without WxAppID: the plaintext');
 (my $v4bad = $v4) =~ s/msg_signature=5c45/msg_signature=5c46/;
 check(name => 'V4 with msg_signature altered', url => "/wecom-v4?$v4bad",
       status => 403, note => 'bad-signature',
-      why => 'msg_signature does not match the WxToken');
+      why => 'msg_signature does not match the token (WxToken)');
 (my $v4noecho = $v4) =~ s/&echostr=.*//;
 check(name => 'WeCom GET without echostr', url => "/wecom-v4?$v4noecho",
       status => 400, note => 'malformed', why => 'echostr missing');
@@ -147,16 +147,16 @@ check(name => 'WeCom verification under an unknown key',
       url => '/wecom?' . wecom_query(key => $key{other}, msg => 'x'),
       status => 400, note => 'bad-cipher',
       why => "the ciphertext decrypts to WeChat's format under none of the "
-           . 'WxEncodingAESKeys');
+           . 'keys (WxEncodingAESKey)');
 check(name => 'WeCom verification for another CorpID',
       url => '/wecom?' . wecom_query(key => $key{cur}, msg => 'x',
                                      id => 'wwffffffffffffffff'),
       status => 403, note => 'bad-appid',
-      why => "the message's receiveid is not the WxAppID");
+      why => "the message's receiveid is not the one required (WxAppID)");
 check(name => 'WeCom verification, stale',
       url => '/wecom?' . wecom_query(key => $key{cur}, msg => 'x',
                                      timestamp => time - 3600),
-      status => 403, note => 'stale', why => 'timestamp is older than WxMaxAge');
+      status => 403, note => 'stale', why => 'timestamp is older than the max age (WxMaxAge)');
 {
     my $ts = time;
     my $sig = oracle_sign(lib => 'wecom', token => 'WeComTok3n',
@@ -166,7 +166,7 @@ check(name => 'WeCom verification, stale',
           url => "/wecom?msg_signature=$sig&timestamp=$ts&nonce=42"
                . '&echostr=not*base64',
           status => 400, note => 'bad-cipher',
-          why => 'the ciphertext is not base64');
+          why => 'the ciphertext is not base64 (WxEncodingAESKey)');
 }
 check(name => 'WeCom verification where no key is set',
       url => '/wecom-nokey?' . wecom_query(key => $key{cur}, msg => 'x'),
@@ -361,24 +361,24 @@ for my $case (
 my $flip = sub { my $e = shift; substr($e, 10, 1) = substr($e, 10, 1) eq 'A' ? 'B' : 'A'; $e };
 refused(name => 'Encrypt altered after signing', path => '/safe', tamper => $flip,
         status => 403, note => 'bad-signature',
-        why => 'msg_signature does not match the WxToken');
+        why => 'msg_signature does not match the token (WxToken)');
 refused(name => 'signed with another token', path => '/safe',
         sign_token => 'Forged123', status => 403, note => 'bad-signature',
-        why => 'msg_signature does not match the WxToken');
+        why => 'msg_signature does not match the token (WxToken)');
 refused(name => 'stale', path => '/safe', timestamp => time - 3600,
-        status => 403, note => 'stale', why => 'timestamp is older than WxMaxAge');
+        status => 403, note => 'stale', why => 'timestamp is older than the max age (WxMaxAge)');
 refused(name => 'for another AppID', path => '/safe', id => 'wxffffffffffffffff',
         status => 403, note => 'bad-appid',
-        why => "the message's receiveid is not the WxAppID");
+        why => "the message's receiveid is not the one required (WxAppID)");
 refused(name => 'under an unknown key', path => '/safe', key => $key{other},
         status => 400, note => 'bad-cipher',
         why => "the ciphertext decrypts to WeChat's format under none of the "
-             . 'WxEncodingAESKeys');
+             . 'keys (WxEncodingAESKey)');
 refused(name => 'signed, but not base64', path => '/safe', encrypt => 'bm90*YmFzZTY0',
-        status => 400, note => 'bad-cipher', why => 'the ciphertext is not base64');
+        status => 400, note => 'bad-cipher', why => 'the ciphertext is not base64 (WxEncodingAESKey)');
 refused(name => 'signed, not whole AES blocks', path => '/safe',
         encrypt => 'AAAAAAAAAAAAAAAAAAAAAA==', status => 400, note => 'bad-cipher',
-        why => 'the ciphertext is not a whole number of AES blocks');
+        why => 'the ciphertext is not a whole number of AES blocks (WxEncodingAESKey)');
 refused(name => 'WeCom JSON under an unknown key', path => '/safe-wecom',
         token => 'WeComTok3n', id => $corpid, env => 'wecom', wecom => 1,
         key => $key{other}, status => 400, note => 'bad-cipher');
@@ -575,7 +575,7 @@ refused(name => 'XML with a DOCTYPE', path => '/safe',
     check(name => 'DirectoryIndex, a tampered Encrypt', method => 'POST', url => $url,
           body => $body, status => 403, note => 'bad-signature',
           whypath => '/dirindex/index.php',
-          why => 'msg_signature does not match the WxToken');
+          why => 'msg_signature does not match the token (WxToken)');
     is(scalar @{ $fpm->fpm_hits }, $fpm_before, 'DirectoryIndex, tampered: PHP ran nothing');
 }
 
@@ -618,7 +618,7 @@ refused(name => 'XML with a DOCTYPE', path => '/safe',
     check(name => 'handler, no key, msg_signature forged',
           url => "/wecom-nokey?msg_signature=" . ('0' x 40) . "&timestamp=$ts&nonce=n1&echostr=$echo",
           status => 403, note => 'bad-signature',
-          why => 'msg_signature does not match the WxToken');
+          why => 'msg_signature does not match the token (WxToken)');
     is(scalar(grep { !/\[wx_valid:(info|debug|trace\d)\]/ } wx_lines_since($lm)), 0,
        'handler, no key, unsigned: nothing of ours above info');
     check(name => 'handler, no key, msg_signature verified',

@@ -202,7 +202,11 @@ like($out, qr/\(NEEDED\)\s+Shared library: \[libjansson\.so\.4\]/,
 like($out, qr/\(FLAGS\)\s+BIND_NOW/, 'hardening: BIND_NOW');
 like($out, qr/GNU_RELRO/, 'hardening: RELRO');
 ($rc, $out) = run('readelf', '--dyn-syms', '-W', $so);
-like($out, qr/__\w+_chk\b/, 'hardening: fortified libc calls (_FORTIFY_SOURCE)');
+# -D_FORTIFY_SOURCE reaching the compiler is proven by the build log
+# above; whether any call gets a __*_chk twin depends on the code (none
+# does since the core copies nothing of unknown length into a fixed
+# buffer), so the binary is checked for the stack protector.
+like($out, qr/\b__stack_chk_fail\b/, 'hardening: stack protector (-fstack-protector-strong)');
 my $image = slurp($so) // '';
 ok(index($image, "mod_wx_valid/$version\0") >= 0,
    "the module carries mod_wx_valid/$version for the server signature");
@@ -500,7 +504,7 @@ my ($log_size) = $out =~ /^(\d+)$/ or diag $out;
 is($status, 403, 'a forged one: 403');
 ($rc, $out) = in_root('tail', '-c', '+' . (($log_size // 0) + 1),
                       '/var/log/apache2/error.log');
-like($out, qr/\[wx_valid:info\] .* WXV00002: bad-signature: signature does not match the WxToken, for \/wx-package-test$/m,
+like($out, qr/\[wx_valid:info\] .* WXV00002: bad-signature: signature does not match the token \(WxToken\), for \/wx-package-test$/m,
      "logged at info, the packaged wx_valid.conf's LogLevel");
 
 ($rc, $out) = in_root('apache2ctl', 'stop');

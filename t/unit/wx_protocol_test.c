@@ -294,11 +294,11 @@ static void test_verify(void)
     is_int(which, 1, "... and is the one reported");
     is_int(wx_verify_plain(&q, toks, 1, now, 300, &which, &why),
            WX_BAD_SIGNATURE, "without it: bad-signature");
-    is_str(why, "signature does not match the WxToken", "why, one token");
+    is_str(why, "signature does not match the token", "why, one token");
     toks[1] = "Other999";
     is_int(wx_verify_plain(&q, toks, 2, now, 300, &which, &why),
            WX_BAD_SIGNATURE, "two wrong tokens");
-    is_str(why, "signature matches none of the WxTokens", "why, two");
+    is_str(why, "signature matches none of the tokens", "why, two");
     toks[1] = "OldTok3n";
 
     for (i = 0; i <= WX_SIG_HEX_LEN; i++) {
@@ -363,13 +363,13 @@ static void test_verify(void)
                            NULL, &why), WX_OK, "300 s old, WxMaxAge 300");
     is_int(wx_verify_plain(&q, toks, 2, now + apr_time_from_sec(301), 300,
                            NULL, &why), WX_STALE, "301 s old");
-    is_str(why, "timestamp is older than WxMaxAge", "why, past");
+    is_str(why, "timestamp is older than the max age", "why, past");
     is_int(wx_verify_plain(&q, toks, 2, now - apr_time_from_sec(300), 300,
                            NULL, &why), WX_OK, "300 s ahead");
     is_int(wx_verify_plain(&q, toks, 2, now - apr_time_from_sec(301), 300,
                            NULL, &why), WX_STALE, "301 s ahead");
     is_str(why, "timestamp is ahead of the server clock by more than "
-           "WxMaxAge", "why, future");
+           "the max age", "why, future");
     is_int(wx_verify_plain(&q, toks, 2, 0, WX_MAX_AGE_OFF, NULL, &why),
            WX_OK, "WxMaxAge off: any time");
 
