@@ -14,7 +14,7 @@
 #include "apr_pools.h"
 #include "apr_time.h"
 
-/* Bounds on what a request may carry; see README "Limits". */
+/* Bounds on what a request may carry; see docs/DESIGN.md §6, "Limits". */
 #define WX_MAX_VALUE      4096   /* one parameter value, after %-decoding */
 #define WX_MAX_QUERY      16384  /* the whole raw query string */
 #define WX_MAX_BODY       262144 /* a safe-mode request or reply body */

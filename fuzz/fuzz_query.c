@@ -13,7 +13,7 @@
  * blocks of exactly their length.
  *
  * Every result is checked against a small independent model of the contract
- * in wx_protocol.h and README ("Parameter pollution"); any disagreement
+ * in wx_protocol.h and docs/DESIGN.md §6 ("Parameter pollution"); any disagreement
  * aborts, which libFuzzer reports as a crash.
  *
  * Build and run: tools/fuzz.
@@ -131,7 +131,7 @@ static size_t ref_units(ref_unit_t *u, const char *name, size_t n)
 
 /*
  * Which known parameter a lenient framework reads this name as, or -1 (the
- * spellings listed in wx_protocol.h and the README):
+ * spellings listed in wx_protocol.h and docs/DESIGN.md §6):
  *  - %XX, '+' and .NET's %uXXXX decoded;
  *  - the UTF-8 pairs C4 B1 (U+0131, dotless i) and C5 BF (U+017F, long s)
  *    and those two code points read as 'i' and 's' (.NET's case folding);
@@ -810,7 +810,7 @@ static void check_parse_exhaustive(void)
     }
 }
 
-/* The model, and the parser, on spellings the README and wx_protocol.h name. */
+/* The model, and the parser, on spellings docs/DESIGN.md §6 and wx_protocol.h name. */
 static void check_model_cases(void)
 {
     static const struct {
