@@ -267,8 +267,9 @@ static wx_result_t wxv_replay_check(request_rec *r, wxv_req_state *st)
  * for WxDedupWindow seconds, so that a retry with a fresh timestamp,
  * nonce and signature is a copy too.  Within the account: its ToUserName
  * and the section's first WxToken, whichever token signed, so that a
- * retry signed with the other one during a rotation is the same message.  A message without
- * such a key (or not XML or JSON) goes to the app as it is.
+ * retry signed with the other one during a rotation is the same message.
+ * A message without such a key (or not XML or JSON) goes to the app as it
+ * is.
  */
 static wx_result_t wxv_dedup_check(request_rec *r, wxv_req_state *st,
                                    const char *msg, apr_size_t len)
@@ -745,7 +746,7 @@ static void wxv_insert_filter(request_rec *r)
         return;
     }
     if (h->claims > 0) {
-        wxv_release_if_failed(r);
+        wxv_add_release_filter(r);
     }
     /* One body filter for the request, whichever it is: internal
      * redirects and mod_dir's fast redirect replace the filter chains. */
@@ -969,8 +970,8 @@ static const char *wxv_cmd_aes_key(cmd_parms *cmd, void *dconf,
         if (problem != NULL) {
             /* The position, never the value: it is a secret. */
             return apr_psprintf(cmd->pool, "WxEncodingAESKey: key %d of %d "
-                                "%s; an EncodingAESKey is " WX_STR(WX_AES_KEY_CHARS)
-                                " ASCII letters "
+                                "%s; an EncodingAESKey is "
+                                WX_STR(WX_AES_KEY_CHARS) " ASCII letters "
                                 "or digits", i + 1, n, problem);
         }
     }
@@ -1092,6 +1093,14 @@ static const char *wxv_section_with(apr_pool_t *p, server_rec *s,
     return NULL;
 }
 
+/* A virtual host as check_config's messages name it: host:port. */
+static const char *wxv_vhost_name(apr_pool_t *p, const server_rec *v)
+{
+    return apr_psprintf(p, "%s:%u",
+                        v->server_hostname ? v->server_hostname : "?",
+                        (unsigned)v->port);
+}
+
 /*
  * A WxReplayCache needs a bounded WxMaxAge in every section of its server
  * (an entry would otherwise never expire).  check_config runs in
@@ -1111,40 +1120,36 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 
         if (sc->password_conflict) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
-                         WXVLOGNO(00027) "WxReplayCachePassword in %s:%u, "
+                         WXVLOGNO(00027) "WxReplayCachePassword in %s, "
                          "which shares its WxReplayCache with the main "
                          "server: give it its own WxReplayCache, or set the "
                          "password where the store is",
-                         v->server_hostname ? v->server_hostname : "?",
-                         (unsigned)v->port);
+                         wxv_vhost_name(ptemp, v));
             return !OK;
         }
         if (sc->password != NULL
             && (sc->store == NULL || !wxv_store_takes_password(sc->store))) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00025) "WxReplayCachePassword is for a "
-                         "WxReplayCache on Redis, and %s:%u has %s",
-                         v->server_hostname ? v->server_hostname : "?",
-                         (unsigned)v->port, sc->store
-                         ? wxv_store_name(sc->store) : "none");
+                         "WxReplayCache on Redis, and %s has %s",
+                         wxv_vhost_name(ptemp, v),
+                         sc->store ? wxv_store_name(sc->store) : "none");
             return !OK;
         }
         if (sc->store == NULL
             && (where = wxv_section_with(ptemp, v, wxv_dedups)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00026) "WxDedup needs a WxReplayCache, "
-                         "but %s of %s:%u has WxDedup on and none", where,
-                         v->server_hostname ? v->server_hostname : "?",
-                         (unsigned)v->port);
+                         "but %s of %s has WxDedup on and none", where,
+                         wxv_vhost_name(ptemp, v));
             return !OK;
         }
         if (sc->store != NULL
             && (where = wxv_section_with(ptemp, v, wxv_unbounded)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00018) "WxReplayCache needs a bounded "
-                         "WxMaxAge, but %s of %s:%u has WxMaxAge off", where,
-                         v->server_hostname ? v->server_hostname : "?",
-                         (unsigned)v->port);
+                         "WxMaxAge, but %s of %s has WxMaxAge off", where,
+                         wxv_vhost_name(ptemp, v));
             return !OK;
         }
     }

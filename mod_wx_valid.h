@@ -183,7 +183,7 @@ void wxv_release_failed(request_rec *r, int status);
 
 /* insert_filter, for a request that holds claims: they go back as soon as
  * its response turns out to have failed. */
-void wxv_release_if_failed(request_rec *r);
+void wxv_add_release_filter(request_rec *r);
 
 /* log_transaction: one more request with r's outcome. */
 void wxv_count(request_rec *r);

@@ -541,7 +541,8 @@ int wx_signature_parse(const char *hex, apr_size_t len,
 static int wx_present(const wx_query_t *q, wx_param_t id, const char **why)
 {
     if (q->val[id] == NULL || q->len[id] == 0) {
-        *why = q->val[id] == NULL ? wx_params[id].missing : wx_params[id].empty;
+        *why = q->val[id] == NULL ? wx_params[id].missing
+                                  : wx_params[id].empty;
         return 0;
     }
     return 1;

@@ -632,7 +632,7 @@ static apr_status_t wxv_release_out(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
-void wxv_release_if_failed(request_rec *r)
+void wxv_add_release_filter(request_rec *r)
 {
     ap_add_output_filter(WXV_RELEASE, NULL, r, r->connection);
 }
