@@ -10,11 +10,12 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
 use File::Temp qw(tempdir);
+use WxServer;
 use WxTest;
 
 my $cfg     = Apache::Test::config();
 my $httpd   = $cfg->{vars}->{httpd};
-my $libexec = $cfg->apxs('LIBEXECDIR');
+my $base    = WxServer::load_lines(qw(mpm_prefork authz_core));
 my $module  = catfile($cfg->{vars}->{top_dir}, '.libs', 'mod_wx_valid.so');
 my $dir     = tempdir(CLEANUP => 1);
 
@@ -25,8 +26,7 @@ sub configtest {
     open my $fh, '>', $conf or die "$conf: $!";
     print $fh <<"EOF";
 ServerRoot "$dir"
-LoadModule mpm_prefork_module "$libexec/mod_mpm_prefork.so"
-LoadModule authz_core_module "$libexec/mod_authz_core.so"
+$base
 LoadModule wx_valid_module "$module"
 Listen 127.0.0.1:65000
 ErrorLog "$dir/error_log"
@@ -142,7 +142,7 @@ for my $id ('"wx 123"', '"' . ('w' x 257) . '"') {
 }
 
 # WxReplayCache: a provider httpd has, a bounded WxMaxAge everywhere.
-my $shmcb = "LoadModule socache_shmcb_module \"$libexec/mod_socache_shmcb.so\"\n";
+my $shmcb = WxServer::load_lines('socache_shmcb');
 {
     my ($rc, $out) = configtest($shmcb . "WxReplayCache shmcb\nWxReplayCacheFailure deny\n"
                                 . "<Location /wx>\nWxToken LocTok3n\nWxMaxAge 60\n</Location>");

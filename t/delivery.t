@@ -188,9 +188,9 @@ for my $kind (sort keys %stores) {
 # (mod_rewrite's [P] in a per-directory context): still acknowledged, the
 # app never reached.
 {
-    my $libexec = Apache::Test::config()->apxs('LIBEXECDIR');
+    my $rewrite = WxServer::load_lines('rewrite');
     my $s = WxServer->apache(name => 'front', conf => <<"CONF");
-LoadModule rewrite_module $libexec/mod_rewrite.so
+$rewrite
 WxReplayCache shmcb
 <Location /front>
     WxToken $TOKEN

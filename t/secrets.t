@@ -13,13 +13,14 @@ use LWP::UserAgent;
 use WxServer;
 use WxTest;
 
-my $libexec = Apache::Test::config()->apxs('LIBEXECDIR');
-plan skip_all => "no mod_info in $libexec" unless -e "$libexec/mod_info.so";
+plan skip_all => "no mod_info in this httpd"
+    unless WxServer::have_module('info');
+my $info = WxServer::load_lines('info');
 
 $ENV{WX_SECRET_TEST_TOKEN} = 'EnvSecretTok3n';
 my $key = 'SecretKey0123456789abcdefghijklmnopqrstuvwx';
 my $s = WxServer->apache(name => 'info', conf => <<"CONF");
-LoadModule info_module $libexec/mod_info.so
+$info
 WxReplayCache redis:127.0.0.1:1
 WxReplayCachePassword RedisSecretPw9
 <Location /server-info>

@@ -202,6 +202,30 @@ sub spawn {
     return $pid;
 }
 
+# The lines that load the named modules into an httpd, as that server has
+# them (tools/httpd-load in the checkout $top, asking the httpd $apxs
+# names: nothing for one compiled in, a LoadModule for a shared one;
+# "?name" for one it may lack; with "--have", the exit status says whether
+# it has the one named).  Dies naming a module the server has in neither
+# form.  Every configuration the tests and the tools write loads its
+# modules through this, never from an assumed layout.
+sub httpd_load {
+    my ($apxs, $top, @args) = @_;
+    local $ENV{APXS} = $apxs;
+    my $out = `'$top/tools/httpd-load' @args`;
+    return ($out, $? == 0);
+}
+
+# The same for the suite's httpd (Apache::Test's apxs and tree).
+sub _suite { require Apache::Test; my $v = Apache::Test::config()->{vars};
+             return ($v->{apxs}, $v->{top_dir}) }
+sub load_lines {
+    my ($out, $ok) = httpd_load(_suite(), @_);
+    die "tools/httpd-load @_ failed\n" unless $ok;
+    return $out;
+}
+sub have_module { return (httpd_load(_suite(), '--have', $_[0]))[1] }
+
 sub _dir {
     my ($name) = @_;
     my $dir = tempdir("wx_valid-$name.XXXXXX", TMPDIR => 1, CLEANUP => 1);
@@ -218,7 +242,6 @@ sub apache {
     require Apache::Test;
     my $cfg = Apache::Test::config();
     my $httpd = $cfg->{vars}{httpd};
-    my $libexec = $cfg->apxs('LIBEXECDIR');
     my $module = "$cfg->{vars}{top_dir}/.libs/mod_wx_valid.so";
     my $dir = _dir($o{name});
     my $port = free_port();
@@ -228,9 +251,9 @@ sub apache {
         my $group = getgrgid((getpwnam('nobody'))[3]);
         $user = "User nobody\nGroup $group";
     }
-    my $mods = join '', map { "LoadModule ${_}_module $libexec/mod_$_.so\n" }
-        qw(authz_core authz_host mime status socache_shmcb socache_memcache
-           socache_redis proxy proxy_http);
+    my $mods = load_lines(qw(mpm_event unixd log_config authz_core authz_host
+                             mime status socache_shmcb socache_memcache
+                             socache_redis proxy proxy_http));
     open my $fh, '>', "$dir/httpd.conf" or die $!;
     print $fh <<"EOF";
 ServerRoot "$dir"
@@ -240,11 +263,9 @@ PidFile "$dir/httpd.pid"
 DefaultRuntimeDir "$dir"
 ErrorLog "$dir/error_log"
 LogLevel warn wx_valid:info
-$user
-LoadModule mpm_event_module $libexec/mod_mpm_event.so
 $mods
+$user
 LoadModule wx_valid_module "$module"
-TypesConfig /etc/mime.types
 DocumentRoot "$dir"
 LogFormat "%m %U %>s %{wx-valid}n" wxnote
 CustomLog "$dir/note_log" wxnote

@@ -37,7 +37,7 @@ sub new {
         # a WxReplayCache argument: see write_conf
         cache => $o{cache},
     }, $class;
-    chomp($self->{libexec} = `$apxs -q LIBEXECDIR`);
+    $self->{apxs} = $apxs;
     chomp(my $sbindir = `$apxs -q SBINDIR`);
     chomp(my $target  = `$apxs -q TARGET`);
     $self->{httpd} = "$sbindir/$target";
@@ -77,7 +77,11 @@ sub pid   { $_[0]{pid} }    # the master's, while it runs
 # fails shows as 503s, not as requests let through unchecked.
 sub write_conf {
     my ($self, $file, $run, $user_lines, $mpm) = @_;
-    my ($dir, $port, $libexec, $top) = @$self{qw(dir port libexec top)};
+    my ($dir, $port, $top) = @$self{qw(dir port top)};
+    my ($mods, $ok) = WxServer::httpd_load($self->{apxs}, $top, "mpm_$mpm",
+        qw(unixd authz_core mime),
+        $self->{cache} ? qw(socache_shmcb socache_memcache socache_redis) : ());
+    $ok or die "tools/httpd-load failed for $self->{apxs}\n";
     open my $cf, '>', $file or die "$file: $!";
     print $cf <<"EOF";
 ServerRoot "$dir"
@@ -87,13 +91,10 @@ PidFile "$run/httpd.pid"
 DefaultRuntimeDir "$run"
 ErrorLog "$run/error_log"
 LogLevel $self->{loglevel}
+$mods
 $user_lines
-LoadModule mpm_${mpm}_module "$libexec/mod_mpm_${mpm}.so"
-LoadModule authz_core_module "$libexec/mod_authz_core.so"
-LoadModule mime_module "$libexec/mod_mime.so"
 LoadModule wx_valid_module "$top/.libs/mod_wx_valid.so"
 LoadModule wx_bench_module "$top/bench/.libs/mod_wx_bench.so"
-TypesConfig /etc/mime.types
 KeepAlive On
 MaxKeepAliveRequests 0
 DocumentRoot "$dir/htdocs"
@@ -122,8 +123,6 @@ DocumentRoot "$dir/htdocs"
 </Directory>
 EOF
     if (my $cache = $self->{cache}) {
-        print $cf "LoadModule socache_${_}_module \"$libexec/mod_socache_$_.so\"\n"
-            for qw(shmcb memcache redis);
         print $cf "WxReplayCache $cache\nWxReplayCacheFailure deny\n";
     }
     close $cf;
