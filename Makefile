@@ -2,9 +2,13 @@
 # mod_wx_valid: build with apxs, test with Apache::Test.
 #
 #   make            build .libs/mod_wx_valid.so with the distribution's flags
-#   make install    install it through apxs -i (honours DESTDIR)
+#   make install    install it through apxs -i, with its configuration as
+#                   the httpd's layout expects (honours DESTDIR)
 #   make test       deps, strict build, unit tests, Apache::Test under each
 #                   MPM, then the Debian package test (make package-test)
+#
+# Every target takes APXS=/path/to/apxs for an httpd other than Debian's
+# (a source build, the Docker httpd image's); see HACKING.md "Any httpd".
 #   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
 #                   foreground, with a demo token and a signed curl to try
 #   make bench      the module against a no-check baseline (wrk, callgrind)
@@ -13,7 +17,7 @@
 #   make fuzz       libFuzzer harnesses of the core (FUZZ_SECONDS, 60 each)
 #   make deb        the Debian package libapache2-mod-wx-valid, built by
 #                   dpkg-buildpackage in a clean copy of the tree (build/deb/)
-#   make clean
+#   make clean      (make distclean: also the httpd tools/httpd-build built)
 
 APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
 APR_CONFIG = $(shell $(APXS) -q APR_CONFIG 2>/dev/null || echo apr-1-config)
@@ -45,14 +49,16 @@ CORE_CFLAGS = -I. $(shell $(APR_CONFIG) --cflags --cppflags --includes) \
 CORE_LIBS   = $(shell $(APR_CONFIG) --link-ld --libs) \
 	$(shell $(APU_CONFIG) --link-ld --libs) -ljansson -lexpat
 
-.PHONY: all install test unit apache-test package-test run bench memcheck soak fuzz deb deps clean FORCE
+.PHONY: all install test unit apache-test package-test run bench memcheck soak fuzz deb deps clean distclean FORCE
 
 all: $(MODULE)
 
-# Rebuild when the flags change, so `make test` never tests a lax build.
+# Rebuild when the flags or the httpd change, so `make test` never tests a
+# lax build, nor objects compiled against another server's headers.
 build/flags: FORCE
 	@mkdir -p build
-	@echo '$(APXS_FLAGS)' | cmp -s - $@ || echo '$(APXS_FLAGS)' > $@
+	@echo '$(APXS) $(APXS_FLAGS)' | cmp -s - $@ \
+		|| echo '$(APXS) $(APXS_FLAGS)' > $@
 
 # The version, in one place: VERSION.  The module reports it as
 # mod_wx_valid/X.Y.Z in the server signature.
@@ -66,25 +72,20 @@ $(MODULE): $(SRC) $(HDR) build/flags build/wx_version.h
 	$(APXS) -c $(APXS_FLAGS) -Ibuild -o mod_wx_valid.la $(SRC) -ljansson -lexpat \
 		-lhiredis
 
-# The module through apxs -i; on Debian's layout (mods-available/) also the
-# a2enmod files, so `a2enmod wx_valid` works next.
-LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
-SYSCONFDIR = $(shell $(APXS) -q SYSCONFDIR)
+# The module through apxs -i, and its configuration as the layout of the
+# httpd APXS names expects (Debian's mods-available/, a source build's
+# conf/extra/), under DESTDIR; it prints the LoadModule lines the features
+# need (tools/install).
 install: $(MODULE)
-	mkdir -p $(DESTDIR)$(LIBEXECDIR)
-	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -n wx_valid mod_wx_valid.la
-	if [ -d $(SYSCONFDIR)/mods-available ]; then \
-		mkdir -p $(DESTDIR)$(SYSCONFDIR)/mods-available && \
-		install -m 644 conf/wx_valid.load conf/wx_valid.conf \
-			$(DESTDIR)$(SYSCONFDIR)/mods-available/; \
-	fi
+	APXS=$(APXS) DESTDIR=$(DESTDIR) tools/install
 
 build/%_test: t/unit/%_test.c t/unit/tap.h $(CORE) $(HDR)
 	@mkdir -p build
 	$(CC) $(WARN) -g -O1 $(CORE_CFLAGS) -o $@ $< $(CORE) $(CORE_LIBS)
 
+# Debian's Apache only when APXS is Debian's (tools/deps, tools/debian-apxs).
 deps:
-	@tools/deps
+	@APXS=$(APXS) tools/deps
 
 # The envelope parser's instruction counts under callgrind, 1 to 256 KiB of
 # hostile XML and JSON: linear, or the test fails (t/unit/xml_cost.pl).
@@ -106,11 +107,15 @@ apache-test: all
 package-test:
 	prove t/package/deb.pl
 
+# The package test needs Debian's Apache: with another httpd's APXS it is
+# skipped, and make test says so.
 test: deps
 	$(MAKE) STRICT=1 all $(UNIT) build/wx_xml_cost
 	$(MAKE) STRICT=1 unit
 	$(MAKE) STRICT=1 apache-test
-	$(MAKE) package-test
+	@if other=$$(tools/debian-apxs '$(APXS)'); then $(MAKE) package-test; \
+	else echo "make test: the Debian package test skipped: APXS=$$other" \
+		"is not Debian's apxs (make deb builds against apache2-dev only)"; fi
 
 run: deps all
 	APXS=$(APXS) tools/run
@@ -139,17 +144,23 @@ fuzz: deps
 # The package, from a clean copy of the tree; version from VERSION, which
 # debian/changelog must match.
 deb:
-	tools/deb
+	APXS=$(APXS) tools/deb
 
 soak: deps all $(BENCH_MODULE)
 	APXS=$(APXS) tools/soak
 
+# make clean keeps what tools/httpd-build and tools/deps fetched and built
+# (build/httpd/, build/deps/), which a developer pays for once; make
+# distclean removes them too.
 clean:
-	rm -rf .libs build *.la *.lo *.slo *.o bench/.libs bench/*.la bench/*.lo \
-		bench/*.slo
+	rm -rf .libs $(filter-out build/httpd build/deps,$(wildcard build/*)) \
+		*.la *.lo *.slo *.o bench/.libs bench/*.la bench/*.lo bench/*.slo
 	if [ -f t/conf/apache_test_config.pm ]; then \
 		perl t/TEST.PL -clean >/dev/null 2>&1 || true; fi
 	rm -rf t/logs t/conf/apache_test_config.pm t/conf/extra.conf \
 		t/conf/httpd.conf t/conf/modperl_* t/htdocs/index.html
+
+distclean: clean
+	rm -rf build
 
 FORCE:

@@ -16,8 +16,17 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "ap_mmn.h"
 
 #include "apr_crypto.h"
+
+/* The oldest httpd the module builds against: 2.4.46, the first release
+ * with ap_parse_strict_length() (module magic 20120211.93), which reads
+ * Content-Length strictly.  RHEL 8 and Alibaba Cloud Linux 3 ship 2.4.37:
+ * say so at build time rather than as an unresolved symbol at start-up. */
+#if !AP_MODULE_MAGIC_AT_LEAST(20120211, 93)
+#error "mod_wx_valid needs Apache httpd 2.4.46 or later (ap_parse_strict_length, module magic 20120211.93); the httpd whose headers apxs gave is older"
+#endif
 
 #include "wx_crypto.h"
 #include "wx_protocol.h"
