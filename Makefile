@@ -6,9 +6,6 @@
 #                   the httpd's layout expects (honours DESTDIR)
 #   make test       deps, strict build, unit tests, Apache::Test under each
 #                   MPM, then the Debian package test (make package-test)
-#
-# Every target takes APXS=/path/to/apxs for an httpd other than Debian's
-# (a source build, the Docker httpd image's); see HACKING.md "Any httpd".
 #   make run        deps, build, a local Apache on 127.0.0.1:8080 in the
 #                   foreground, with a demo token and a signed curl to try
 #   make bench      the module against a no-check baseline (wrk, callgrind)
@@ -18,6 +15,9 @@
 #   make deb        the Debian package libapache2-mod-wx-valid, built by
 #                   dpkg-buildpackage in a clean copy of the tree (build/deb/)
 #   make clean      (make distclean: also the httpd tools/httpd-build built)
+#
+# Every target takes APXS=/path/to/apxs for an httpd other than Debian's
+# (a source build, the Docker httpd image's); see HACKING.md "Any httpd".
 
 APXS    ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
 APR_CONFIG = $(shell $(APXS) -q APR_CONFIG 2>/dev/null || echo apr-1-config)
@@ -77,7 +77,7 @@ $(MODULE): $(SRC) $(HDR) build/flags build/wx_version.h
 # conf/extra/), under DESTDIR; it prints the LoadModule lines the features
 # need (tools/install).
 install: $(MODULE)
-	APXS=$(APXS) DESTDIR=$(DESTDIR) tools/install
+	APXS='$(APXS)' DESTDIR='$(DESTDIR)' tools/install
 
 build/%_test: t/unit/%_test.c t/unit/tap.h $(CORE) $(HDR)
 	@mkdir -p build

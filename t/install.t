@@ -121,19 +121,24 @@ SKIP: {
 }
 
 # What the server has of a module now, found here on our own: compiled in
-# (httpd -l), enabled (Debian's mods-enabled/), or what its main
-# configuration file has of the LoadModule line.
+# (httpd -l), enabled (Debian's mods-enabled/), loaded (httpd's own
+# reading of its configuration), or what the main configuration file has
+# of the LoadModule line.
 my ($mainconf) = `'$httpd' -V 2>/dev/null` =~ /-D SERVER_CONFIG_FILE="([^"]*)"/;
 my ($root) = `'$httpd' -V 2>/dev/null` =~ /-D HTTPD_ROOT="([^"]*)"/;
 $mainconf = "$root/$mainconf" unless $mainconf =~ m{^/};
 my $conftext = do { local (@ARGV, $/) = ($mainconf); <> // '' };
 my $builtin = `'$httpd' -l`;
+# What that configuration loads, as httpd itself reads it (includes,
+# <IfDefine> and all), for the source layout: httpd -t -D DUMP_MODULES.
+my $loaded = $layout eq 'debian' ? ''
+           : `'$httpd' -t -D DUMP_MODULES -f '$mainconf' 2>/dev/null`;
 sub has_now {
     my ($m) = @_;
     return 'compiled in' if $builtin =~ /^\s*mod_\Q$m\E\.c$/m;
     return -e "$sysconf/mods-enabled/$m.load" ? 'enabled' : 'not enabled'
         if $layout eq 'debian';
-    return "loaded in $mainconf" if $conftext =~ /^\s*LoadModule\s+\Q$m\E_module\s/m;
+    return "loaded in $mainconf" if $loaded =~ /^ \Q$m\E_module \(shared\)$/m;
     return "commented out in $mainconf: uncomment it"
         if $conftext =~ /^\s*#\s*LoadModule\s+\Q$m\E_module\s/m;
     return "not in $mainconf: add it";
@@ -177,11 +182,12 @@ if ($layout eq 'debian') {
     }
 }
 
-# make deb: only against Debian's apxs.
-my $deb = `cd '$top' && APXS='$apxs' tools/deb 2>&1 </dev/null >/dev/null; echo "rc=\$?"`;
+# make deb: only against Debian's apxs (with which t/package/deb.pl
+# builds the package; it is not built again here).
 if (system("'$top/tools/debian-apxs' '$apxs' >/dev/null") == 0) {
     pass("$apxs is Debian's: make deb builds with it (t/package/deb.pl)");
 } else {
+    my $deb = `cd '$top' && APXS='$apxs' tools/deb 2>&1 </dev/null >/dev/null; echo "rc=\$?"`;
     like($deb, qr/^tools\/deb: refusing APXS=\S+: the Debian package is built against Debian's apache2-dev/m,
          'make deb with another httpd: refused, with the reason');
     like($deb, qr/rc=1$/, 'make deb with another httpd: exit 1');
