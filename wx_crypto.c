@@ -102,14 +102,8 @@ static apr_status_t wx_make_key(apr_pool_t *p, const apr_crypto_t *f,
     return apr_crypto_key(k, rec, f, p);
 }
 
-/*
- * Standard base64 with '=' padding only, as WeChat writes it: the length
- * a multiple of 4, at most two '=' and only at the end.  (apr_base64's
- * decoder stops quietly at the first byte it does not know, so what it is
- * given is checked first.)  Returns the decoded length, or 0 when b64 is
- * not such base64.
- */
-static apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n)
+/* (wx_crypto.h) */
+apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n)
 {
     /* 1 for each byte of the standard base64 alphabet: one load a byte. */
     static const unsigned char alphabet[256] = {

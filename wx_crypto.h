@@ -49,6 +49,12 @@ typedef struct {
  */
 const char *wx_aes_key_problem(const char *s);
 
+/* Standard base64 with '=' padding only, as WeChat and WeChat Pay write
+ * it: the length a multiple of 4, at most two '=' and only at the end.
+ * The decoded length, or 0 when b64[0..n) is not such base64 (which
+ * apr_base64_decode would decode quietly up to its first stranger). */
+apr_size_t wx_b64_checked_len(const char *b64, apr_size_t n);
+
 /*
  * Decode an EncodingAESKey that passed wx_aes_key_problem(): apr_base64
  * over s and "=".  Lenient as WeChat is: the surplus low bits of the last

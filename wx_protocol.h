@@ -64,7 +64,23 @@ typedef struct {
     X(NO_KEY,        "no-key",        NoKey,        500, 00011, ERR,   "") \
     X(TOO_LARGE,     "too-large",     TooLarge,     413, 00012, INFO,  "") \
     X(CACHE_ERROR,   "cache-error",   CacheError,   503, 00005, INFO,  "") \
-    X(DUPLICATE,     "duplicate",     Duplicate,    0,   00024, INFO,  "")
+    X(DUPLICATE,     "duplicate",     Duplicate,    0,   00024, INFO,  "") \
+    X(PAY_MALFORMED, "wxpay-malformed", PayMalformed, 401, 00029, INFO, "") \
+    X(PAY_SIG_TYPE,  "wxpay-sig-type", PaySigType,  401, 00030, INFO,  "") \
+    X(PAY_UNKNOWN_SERIAL, "wxpay-unknown-serial", PayUnknownSerial, 401, \
+      00031, INFO, " (WxPayPublicKey)") \
+    X(PAY_STALE,     "wxpay-stale",   PayStale,     401, 00032, INFO, \
+      " (WxPayMaxAge)") \
+    X(PAY_BAD_SIGNATURE, "wxpay-bad-signature", PayBadSignature, 401, \
+      00033, INFO, " (WxPayPublicKey)") \
+    X(PAY_BAD_JSON,  "wxpay-bad-json", PayBadJson,  401, 00034, WARNING, "") \
+    X(PAY_BAD_ALGORITHM, "wxpay-bad-algorithm", PayBadAlgorithm, 401, \
+      00035, WARNING, "") \
+    X(PAY_BAD_RESOURCE, "wxpay-bad-resource", PayBadResource, 401, 00036, \
+      ERR, " (WxPayAPIv3Key)") \
+    X(PAY_NO_KEY,    "wxpay-no-key",  PayNoKey,     500, 00037, ERR, \
+      " (WxPayPublicKey)") \
+    X(PAY_IN_FLIGHT, "wxpay-in-flight", PayInFlight, 503, 00039, INFO, "")
 
 #define WX_RESULT_ENUM(e, name, counter, status, tag, level, dir) WX_##e,
 typedef enum {
