@@ -38,16 +38,17 @@ WX_LDFLAGS ?=
 APXS_FLAGS += $(addprefix -Wc$(comma),$(WX_CFLAGS)) \
 	$(addprefix -Wl$(comma),$(WX_LDFLAGS))
 
-SRC     = mod_wx_valid.c wxv_filters.c wxv_store.c wx_protocol.c wx_crypto.c
-HDR     = mod_wx_valid.h wx_protocol.h wx_crypto.h
-CORE    = wx_protocol.c wx_crypto.c
+SRC     = mod_wx_valid.c wxv_filters.c wxv_store.c wxv_pay.c wx_protocol.c \
+	wx_crypto.c wx_pay.c
+HDR     = mod_wx_valid.h wx_protocol.h wx_crypto.h wx_pay.h
+CORE    = wx_protocol.c wx_crypto.c wx_pay.c
 MODULE  = .libs/mod_wx_valid.so
-UNIT    = build/wx_protocol_test build/wx_crypto_test
+UNIT    = build/wx_protocol_test build/wx_crypto_test build/wx_pay_test
 # The core's compile and link lines outside apxs (unit tests, benches).
 CORE_CFLAGS = -I. $(shell $(APR_CONFIG) --cflags --cppflags --includes) \
 	$(shell $(APU_CONFIG) --includes)
 CORE_LIBS   = $(shell $(APR_CONFIG) --link-ld --libs) \
-	$(shell $(APU_CONFIG) --link-ld --libs) -ljansson -lexpat
+	$(shell $(APU_CONFIG) --link-ld --libs) -ljansson -lexpat -lcrypto
 
 .PHONY: all install test unit apache-test package-test run bench memcheck soak fuzz deb deps clean distclean FORCE
 
@@ -70,7 +71,7 @@ build/wx_version.h: VERSION
 
 $(MODULE): $(SRC) $(HDR) build/flags build/wx_version.h
 	$(APXS) -c $(APXS_FLAGS) -Ibuild -o mod_wx_valid.la $(SRC) -ljansson -lexpat \
-		-lhiredis
+		-lhiredis -lcrypto
 
 # The module through apxs -i, and its configuration as the layout of the
 # httpd APXS names expects (Debian's mods-available/, a source build's

@@ -29,22 +29,6 @@
 #define WXV_HANDLER   "wx-valid"
 #define WXV_ACK       1      /* st->deferred: acknowledge, not a status */
 
-/*
- * A directory's configuration.  A field is unset (inherited) while it is
- * zero, so the merge and wxv_inherited treat every field alike, from one
- * list of them: WXV_DIR_FIELDS.
- */
-typedef struct {
-    apr_array_header_t *tokens;   /* const char *, any one may sign */
-    apr_array_header_t *keys;     /* wx_aes_key_t, current first */
-    const char *appid;            /* the receiveid required */
-    apr_int64_t max_age;          /* seconds, or WX_MAX_AGE_OFF */
-    apr_int64_t dedup_window;     /* seconds */
-    int dedup;                    /* WXV_ON or WXV_OFF */
-} wxv_dir_conf;
-
-#define WXV_DIR_FIELDS(X) \
-    X(tokens) X(keys) X(appid) X(max_age) X(dedup_window) X(dedup)
 
 #define WXV_ON  1
 #define WXV_OFF 2
@@ -159,7 +143,7 @@ static apr_int64_t wxv_window(const request_rec *r, const wxv_dir_conf *conf)
  * log it, at its level, with its tag and reason (WX_RESULTS).  The core's
  * reasons never hold request input; the URI is escaped since it does.
  */
-static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
+void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
 {
     apr_table_setn(r->notes, WXV_NOTE, wx_result_name(rc));
     switch (rc) {
@@ -178,8 +162,7 @@ static void wxv_outcome(request_rec *r, wx_result_t rc, const char *why)
     }
 }
 
-/* The HTTP status of a refusal (WX_RESULTS). */
-static int wxv_status(wx_result_t rc)
+int wxv_status(wx_result_t rc)
 {
     static const int statuses[WX_RESULT_COUNT] = {
 #define WXV_STATUS(e, name, counter, status, tag, level, dir) status,
@@ -555,6 +538,10 @@ static int wxv_handler(request_rec *r)
          * handler a later fixup (mod_rewrite's redirect, a [P], another
          * SetHandler) or an internal redirect chose. */
         ap_set_content_length(r, 0);
+        if (h->pay != NULL) {
+            /* WeChat Pay's "received": 204 (200 or 204 is success). */
+            r->status = HTTP_NO_CONTENT;
+        }
         return OK;
     }
     if (!r->handler || strcmp(r->handler, WXV_HANDLER) != 0) {
@@ -691,7 +678,12 @@ static int wxv_fixups(request_rec *r)
                                              &wx_valid_module);
     request_rec *prev;
     wxv_http *h;
+    int rv;
 
+    /* Require wxpay-signature's (it holds no wxv_req_state). */
+    if ((rv = wxv_pay_fixups(r)) != DECLINED) {
+        return rv;
+    }
     if (st == NULL) {
         for (prev = r->prev; prev != NULL && st == NULL; prev = prev->prev) {
             st = ap_get_module_config(prev->request_config,
@@ -761,6 +753,7 @@ static void wxv_insert_filter(request_rec *r)
 /* An error page (ap_die): the resource filters are gone by then. */
 static void wxv_insert_error_filter(request_rec *r)
 {
+    wxv_pay_error_filter(r);
     wxv_release_failed(r, r->status);
 }
 
@@ -808,7 +801,7 @@ static const authz_provider wxv_authz_provider = {
  * the page would show the value).  The tree is read once per
  * configuration pass; nothing after the command reads its arguments.
  */
-static void wxv_hide_args(cmd_parms *cmd)
+void wxv_hide_args(cmd_parms *cmd)
 {
     if (cmd->directive != NULL) {
         ((ap_directive_t *)cmd->directive)->args = "(hidden by mod_wx_valid)";
@@ -1039,6 +1032,18 @@ static const command_rec wxv_cmds[] = {
     AP_INIT_TAKE1("WxReplayCacheFailure", wxv_cmd_cache_failure, NULL,
                   RSRC_CONF, "When the WxReplayCache fails: allow (the "
                   "default: logged, counted, let through) or deny (503)"),
+    AP_INIT_TAKE2("WxPayPublicKey", wxv_cmd_pay_key, NULL,
+                  RSRC_CONF | ACCESS_CONF, "WeChat Pay: a verifying key's "
+                  "id (a platform certificate's serial, or PUB_KEY_ID_...) "
+                  "and its PEM file (certificate or public key); repeatable"),
+    AP_INIT_TAKE12("WxPayAPIv3Key", wxv_cmd_pay_apiv3, NULL,
+                   RSRC_CONF | OR_AUTHCFG, "WeChat Pay: the merchant's "
+                   "APIv3 key (32 bytes), and the previous one during a "
+                   "change; without it notifications are verified only"),
+    AP_INIT_TAKE1("WxPayMaxAge", wxv_cmd_pay_max_age, NULL,
+                  RSRC_CONF | OR_AUTHCFG, "WeChat Pay: seconds "
+                  "Wechatpay-Timestamp may differ from the server clock "
+                  "(default 300), or off"),
     {NULL}
 };
 
@@ -1210,6 +1215,7 @@ static void wxv_register_hooks(apr_pool_t *p)
                               AP_AUTH_INTERNAL_PER_CONF);
     wxv_filters_register();
     wxv_store_register();
+    wxv_pay_register(p);
 }
 
 AP_DECLARE_MODULE(wx_valid) = {

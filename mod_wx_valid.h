@@ -29,6 +29,7 @@
 #endif
 
 #include "wx_crypto.h"
+#include "wx_pay.h"
 #include "wx_protocol.h"
 
 extern module AP_MODULE_DECLARE_DATA wx_valid_module;
@@ -41,6 +42,36 @@ extern module AP_MODULE_DECLARE_DATA wx_valid_module;
 
 /* apr_crypto's openssl factory, made in post_config; NULL if it failed. */
 extern const apr_crypto_t *wxv_crypto;
+
+/* -- configuration -------------------------------------------------------- */
+
+/*
+ * A directory's configuration.  A field is unset (inherited) while it is
+ * zero, so the merge and wxv_inherited treat every field alike, from one
+ * list of them: WXV_DIR_FIELDS.
+ */
+typedef struct {
+    apr_array_header_t *tokens;   /* const char *, any one may sign */
+    apr_array_header_t *keys;     /* wx_aes_key_t, current first */
+    const char *appid;            /* the receiveid required */
+    apr_int64_t max_age;          /* seconds, or WX_MAX_AGE_OFF */
+    apr_int64_t dedup_window;     /* seconds */
+    int dedup;                    /* WXV_ON or WXV_OFF */
+    apr_array_header_t *pay_keys; /* const wx_pay_key_t *: WxPayPublicKey */
+    apr_array_header_t *pay_apiv3; /* const unsigned char *, current first */
+    apr_int64_t pay_max_age;      /* seconds, or WX_MAX_AGE_OFF */
+} wxv_dir_conf;
+
+#define WXV_DIR_FIELDS(X) \
+    X(tokens) X(keys) X(appid) X(max_age) X(dedup_window) X(dedup) \
+    X(pay_keys) X(pay_apiv3) X(pay_max_age)
+
+/* Log r's outcome, at its level, with its tag (WX_RESULTS), and note it
+ * (%{wx-valid}n). */
+void wxv_outcome(request_rec *r, wx_result_t rc, const char *why);
+
+/* The HTTP status of a refusal (WX_RESULTS). */
+int wxv_status(wx_result_t rc);
 
 /* -- one HTTP request ---------------------------------------------------- */
 
@@ -84,6 +115,9 @@ typedef struct {
     unsigned char claim_id[WXV_MAX_CLAIMS][WX_SIG_LEN];  /* given back when
                                    * the request fails */
     wxv_store *claim_store;
+    unsigned int settle;          /* bit i: claim i is marked answered on
+                                   * success (wxv_claim_delivery) */
+    struct wxv_pay *pay;          /* Require wxpay-signature's judgement */
 } wxv_http;
 
 #define WXV_HTTP_KEY "wx_valid_module/http"
@@ -139,6 +173,29 @@ void wxv_replay(request_rec *r, const char *p, apr_size_t n);
 /* register_hooks: the body and reply filters. */
 void wxv_filters_register(void);
 
+/* A secret directive's arguments, hidden from mod_info once processed. */
+void wxv_hide_args(cmd_parms *cmd);
+
+/* -- wxv_pay.c ----------------------------------------------------------- */
+
+/* The directives WxPayPublicKey, WxPayAPIv3Key, WxPayMaxAge. */
+const char *wxv_cmd_pay_key(cmd_parms *cmd, void *dconf, const char *id,
+                            const char *file);
+const char *wxv_cmd_pay_apiv3(cmd_parms *cmd, void *dconf, const char *key,
+                              const char *previous);
+const char *wxv_cmd_pay_max_age(cmd_parms *cmd, void *dconf,
+                                const char *arg);
+
+/* fixups: a verified notification's headers and environment for the app,
+ * or its refusal (a status authz cannot give); DECLINED otherwise. */
+int wxv_pay_fixups(request_rec *r);
+
+/* insert_error_filter: a refused notification's answer is JSON. */
+void wxv_pay_error_filter(request_rec *r);
+
+/* register_hooks: the authz provider "wxpay-signature", its filter. */
+void wxv_pay_register(apr_pool_t *p);
+
 /* -- wxv_store.c --------------------------------------------------------- */
 
 /* WxReplayCache and its companions: per server and virtual host. */
@@ -186,6 +243,20 @@ void wxv_stores_child_init(apr_pool_t *p, server_rec *s);
 wx_result_t wxv_claim(request_rec *r, const unsigned char id[WX_SIG_LEN],
                       apr_uint32_t ttl, const char *what,
                       const char *dup_why, const char **why);
+
+/*
+ * WeChat Pay's delivery: a notification's id claimed as being handled for
+ * WXV_IN_FLIGHT_TTL seconds (a server that stops mid-request holds it no
+ * longer), marked answered for WXV_ANSWERED_TTL once its request succeeds
+ * (WeChat Pay retries for over 24 h).  WX_OK (ours), WX_DUPLICATE (answered
+ * before), WX_PAY_IN_FLIGHT (being handled), or as wxv_claim when the
+ * store fails.
+ */
+#define WXV_IN_FLIGHT_TTL 300
+#define WXV_ANSWERED_TTL  90000
+wx_result_t wxv_claim_delivery(request_rec *r,
+                               const unsigned char id[WX_SIG_LEN],
+                               const char *what, const char **why);
 
 /* r's HTTP request gives its claims back if status is not 2xx. */
 void wxv_release_failed(request_rec *r, int status);

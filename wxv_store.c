@@ -489,6 +489,104 @@ static wxv_claim_t wxv_store_claim(wxv_store *st, request_rec *r,
          : *rv == APR_EEXIST ? WXV_TAKEN : WXV_STORE_FAILED;
 }
 
+/*
+ * A claim's value: '1' while its request is being handled, '2' once it was
+ * answered 2xx (WeChat Pay's notifications, which tell the two apart).
+ * 0 when there is none (it expired) or the store failed: taken for "being
+ * handled", which WeChat Pay retries.
+ */
+static char wxv_store_peek(wxv_store *st, request_rec *r,
+                           const unsigned char id[WX_SIG_LEN])
+{
+    char key[WXV_KEY_LEN + 1], v = 0;
+    unsigned char got[8];
+    unsigned int gotlen = sizeof(got);
+    apr_status_t rv = APR_SUCCESS;
+    const char *step = "reading a claim";
+    int locked;
+
+    if (st->kind == WXV_STORE_MEMCACHE) {
+        char *val = NULL;
+        apr_size_t len = 0;
+
+        wxv_store_key(key, id);
+        if (apr_memcache_getp(st->mc, r->pool, key, &val, &len, NULL)
+            == APR_SUCCESS && len == 1) {
+            v = val[0];
+        }
+        return v;
+    }
+    if (st->kind == WXV_STORE_REDIS) {
+        redisReply *reply;
+
+        wxv_store_key(key, id);
+        reply = wxv_redis_do(st, &rv, &step, "GET %b", key, 0);
+        if (reply != NULL) {
+            if (reply->type == REDIS_REPLY_STRING && reply->len == 1) {
+                v = reply->str[0];
+            }
+            freeReplyObject(reply);
+        }
+        return v;
+    }
+    locked = wxv_needs_mutex(st);
+    if (locked && apr_global_mutex_lock(wxv_mutex) != APR_SUCCESS) {
+        return 0;
+    }
+    if (st->provider->retrieve(st->inst, r->server, id, WX_SIG_LEN, got,
+                               &gotlen, r->pool) == APR_SUCCESS
+        && gotlen == 1) {
+        v = (char)('0' + got[0]);
+    }
+    if (locked) {
+        apr_global_mutex_unlock(wxv_mutex);
+    }
+    return v;
+}
+
+/* A claim marked answered ('2'), for ttl seconds more: best effort (a
+ * failure leaves it "being handled" until it expires). */
+static void wxv_store_settle(wxv_store *st, request_rec *r,
+                             const unsigned char id[WX_SIG_LEN],
+                             apr_uint32_t ttl)
+{
+    char key[WXV_KEY_LEN + 1];
+    unsigned char two = 2;
+    apr_status_t rv = APR_SUCCESS;
+    const char *step = "marking a claim answered";
+    int locked;
+
+    if (st->kind == WXV_STORE_MEMCACHE) {
+        wxv_store_key(key, id);
+        rv = apr_memcache_set(st->mc, key, (char *)"2", 1, ttl, 0);
+    }
+    else if (st->kind == WXV_STORE_REDIS) {
+        redisReply *reply;
+
+        wxv_store_key(key, id);
+        reply = wxv_redis_do(st, &rv, &step, "SET %b 2 EX %u", key, ttl);
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+    }
+    else {
+        locked = wxv_needs_mutex(st);
+        if (!locked || (rv = apr_global_mutex_lock(wxv_mutex)) == APR_SUCCESS) {
+            rv = st->provider->store(st->inst, r->server, id, WX_SIG_LEN,
+                                     apr_time_now() + apr_time_from_sec(ttl),
+                                     &two, 1, r->pool);
+            if (locked) {
+                apr_global_mutex_unlock(wxv_mutex);
+            }
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, WXVLOGNO(00038)
+                      "WxReplayCache %s failed %s: a retry of it meanwhile "
+                      "is answered as still being handled", st->name, step);
+    }
+}
+
 /* A claim given back (its request failed): best effort. */
 static void wxv_store_release(wxv_store *st, request_rec *r,
                               const unsigned char id[WX_SIG_LEN])
@@ -602,25 +700,63 @@ wx_result_t wxv_claim(request_rec *r, const unsigned char id[WX_SIG_LEN],
     return WX_CACHE_ERROR;
 }
 
+wx_result_t wxv_claim_delivery(request_rec *r,
+                               const unsigned char id[WX_SIG_LEN],
+                               const char *what, const char **why)
+{
+    wxv_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                            &wx_valid_module);
+    wxv_http *h = wxv_http_of(r, 1);
+    int before = h->claims;
+    wx_result_t rc;
+
+    rc = wxv_claim(r, id, WXV_IN_FLIGHT_TTL, what, "", why);
+    if (rc == WX_DUPLICATE) {
+        if (wxv_store_peek(sc->store, r, id) == '2') {
+            *why = "its id was answered before; acknowledged";
+            return WX_DUPLICATE;
+        }
+        *why = "its id is being handled (or was, by a server that stopped "
+               "within " WX_STR(WXV_IN_FLIGHT_TTL) " s)";
+        return WX_PAY_IN_FLIGHT;
+    }
+    if (h->claims > before) {
+        h->settle |= 1u << before;
+    }
+    return rc;
+}
+
 /*
  * As soon as the status is known, before the response goes out: a retry
  * sent the moment the failure arrives must not find the claim still there
  * (and be acknowledged, and the message lost).  Called from the release
  * filter, for error pages from insert_error_filter, and last from
- * log_transaction for a request that sent nothing.
+ * log_transaction for a request that sent nothing.  On success, a
+ * delivery claim is marked answered (wxv_claim_delivery), once.
  */
 void wxv_release_failed(request_rec *r, int status)
 {
     wxv_http *h = wxv_http_of(r, 0);
     int i;
 
-    if (h == NULL || h->claims == 0 || ap_is_HTTP_SUCCESS(status)) {
+    if (h == NULL || h->claims == 0) {
+        return;
+    }
+    if (ap_is_HTTP_SUCCESS(status)) {
+        for (i = 0; i < h->claims; i++) {
+            if (h->settle & (1u << i)) {
+                wxv_store_settle(h->claim_store, r, h->claim_id[i],
+                                 WXV_ANSWERED_TTL);
+            }
+        }
+        h->settle = 0;
         return;
     }
     for (i = 0; i < h->claims; i++) {
         wxv_store_release(h->claim_store, r, h->claim_id[i]);
     }
     h->claims = 0;
+    h->settle = 0;
 }
 
 /* The first of the response, on its way to the headers: its status is

@@ -38,7 +38,10 @@ my %paths = (
 # EncodingAESKeys are secrets as well (t/safe.t used them all).
 my @keys = qw(CurrentKey0123456789abcdefghijklmnopqrstuvw
               abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
-              jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C);
+              jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C
+              a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb
+              NewApiV3Key0123456789abcdefghijk);
+# (and the APIv3 keys, t/pay.t's)
 my @tokens = (map({ @$_ } values %paths), 'VhostTok3n', @keys);
 
 my @bodies;

@@ -123,15 +123,27 @@ sub note_since {
 
 # A request sent byte for byte as given (no client-side URI rewriting);
 # returns (status, {lower-case header => value}, body).
+# $o{headers}: more header lines (name => value pairs); $o{chunks}: a
+# body, sent with Transfer-Encoding: chunked in those pieces.
 sub raw_get {
     my ($target, %o) = @_;
     my $method = $o{method} // 'GET';
     my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
     my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
         or die "connect $hostport: $!";
+    my @more = @{ $o{headers} // [] };
+    my $extra = '';
+    $extra .= "$more[$_ * 2]: $more[$_ * 2 + 1]\r\n" for 0 .. $#more / 2;
+    my $sent = '';
+    if ($o{chunks}) {
+        $extra .= "Transfer-Encoding: chunked\r\n";
+        $sent = join('', map { sprintf("%x\r\n%s\r\n", length, $_) } @{ $o{chunks} })
+              . "0\r\n\r\n";
+    }
     binmode $sock;
     print $sock "$method $target HTTP/1.1\r\nHost: $hostport\r\n"
-              . "X-Wx-Seq: " . _next_seq() . "\r\nConnection: close\r\n\r\n";
+              . "X-Wx-Seq: " . _next_seq() . "\r\n$extra"
+              . "Connection: close\r\n\r\n$sent";
     local $/;
     my $resp = <$sock>;
     close $sock;

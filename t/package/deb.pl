@@ -168,6 +168,8 @@ like($field{Depends}, qr/(?:^|, )libexpat1 \(>= [^)]+\)/,
      "Depends on libexpat1 (dpkg-shlibdeps's \${shlibs:Depends})");
 like($field{Depends}, qr/(?:^|, )libhiredis0\.14 \(>= [^)]+\)/,
      "Depends on libhiredis0.14 (dpkg-shlibdeps's \${shlibs:Depends})");
+like($field{Depends}, qr/(?:^|, )libssl3 \(>= [^)]+\)/,
+     "Depends on libssl3 (dpkg-shlibdeps's \${shlibs:Depends}: WeChat Pay's EVP)");
 like($field{Depends}, qr/(?:^|, )apache2-bin \(>= 2\.4\.46\)(?:,|$)/,
      'Depends on an httpd with ap_parse_strict_length (2.4.46)');
 unlike($field{Depends}, qr/(?:^|, )apache2(?: |,|$)/,

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: Apache-2.0
+# WeChat Pay's delivery rules with a WxReplayCache, on shmcb, memcached and
+# Redis (a fleet of two Apaches on one store for the last two), all
+# started here: each notification id reaches the app once; a copy of one
+# the app answered 2xx gets 204 without the app; a copy while the first is
+# still being handled gets 503 with WeChat Pay's failure JSON (WeChat Pay
+# retries for hours); one whose handling failed is released for the retry.
+# WeChat Pay's retries are signed afresh: each copy here is too.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use HTTP::Request;
+use LWP::UserAgent;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use WxBackend;
+use WxPay;
+use WxServer;
+use WxTest;
+
+need_backends(qw(node memcached redis-server));
+
+my $app = WxBackend->start_http(WxServer::free_port(),
+                                catfile(t_logs(), 'backend-pay-delivery.jsonl'));
+my $backend = $app->{port};
+my $ua = LWP::UserAgent->new(timeout => 20);
+
+sub conf {
+    my ($cache) = @_;
+    return <<"CONF";
+WxReplayCache $cache
+<Location /pay>
+    WxPayPublicKey $WxPay::SERIAL "$WxPay::KEYS/platform.pem"
+    WxPayAPIv3Key $WxPay::APIV3
+    Require wxpay-signature
+    ProxyPass "http://127.0.0.1:$backend/pay"
+</Location>
+CONF
+}
+
+# How many times the app saw notification $id (the X-WxPay-Id it got).
+sub seen {
+    my ($id) = @_;
+    return scalar grep { ($_->{headers}{'x-wxpay-id'} // '') eq $id } @{ $app->hits };
+}
+
+# Notification $id (signed afresh each time, as WeChat Pay's retries are)
+# to $srv; the query's reply= picks the app's answer (WxBackend).
+sub post {
+    my ($srv, $id, $reply) = @_;
+    my $n = notice(id => $id);
+    my $req = HTTP::Request->new(POST => $srv->base . '/pay'
+                                 . ($reply ? "?reply=$reply" : ''));
+    my @h = @{ $n->{headers} };
+    $req->header(splice @h, 0, 2) while @h;
+    $req->header('Content-Type' => 'application/json');
+    $req->content($n->{body});
+    return $ua->request($req);
+}
+
+my %stores = (
+    shmcb    => [undef, 'shmcb'],
+    memcache => [WxServer->memcached],
+    redis    => [WxServer->redis],
+);
+for my $kind (sort keys %stores) {
+    my ($cache, $spec) = @{ $stores{$kind} };
+    $spec //= "$kind:127.0.0.1:" . $cache->port;
+    my @srv = (WxServer->apache(name => "pay-$kind-a", conf => conf($spec)));
+    push @srv, WxServer->apache(name => "pay-$kind-b", conf => conf($spec))
+        unless $kind eq 'shmcb';
+
+    # Answered: the retry is acknowledged, by either Apache of the fleet.
+    {
+        my $id = "EV-$kind-answered";
+        my $res = post($srv[0], $id);
+        is($res->code, 200, "$kind: a notification: the app's 200");
+        my $copy = post($srv[-1], $id);
+        is($copy->code . ':' . $copy->content, '204:',
+           "$kind: its retry" . (@srv > 1 ? ', at the other Apache' : '')
+           . ': 204, empty');
+        is(seen($id), 1, "$kind: the app saw it once");
+        like($srv[-1]->error_log, qr/WXV00024: duplicate: its id was answered before; acknowledged, for \/pay/,
+             "$kind: the retry logged as a duplicate");
+    }
+
+    # Failed: the claim is given back; WeChat Pay's retry reaches the app.
+    {
+        my $id = "EV-$kind-failed";
+        is(post($srv[0], $id, 'fail')->code, 500, "$kind: the app's 500 goes back");
+        is(post($srv[-1], $id)->code, 200, "$kind: the retry after a failure: the app's 200");
+        is(seen($id), 2, "$kind: the app saw both (nothing lost)");
+    }
+
+    # Still being handled (the app takes 2 s): the copy gets WeChat Pay's
+    # failure, at once; once answered, a copy gets 204.
+    {
+        my $id = "EV-$kind-inflight";
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            post($srv[0], $id, 'slow');
+            POSIX::_exit(0);
+        }
+        sleep 0.7;
+        my $t0 = time;
+        my $copy = post($srv[-1], $id);
+        my $took = time - $t0;
+        waitpid $pid, 0;
+        is($copy->code, 503, "$kind: a copy while the first is handled: 503");
+        is($copy->content, '{"code":"FAIL","message":"wxpay-in-flight"}',
+           "$kind: ... with WeChat Pay's failure JSON");
+        ok($took < 1.5, "$kind: ... at once (took ${\ sprintf '%.2f', $took} s)");
+        is(seen($id), 1, "$kind: the app saw the first only");
+        is(post($srv[-1], $id)->code, 204, "$kind: a copy after it was answered: 204");
+        is(seen($id), 1, "$kind: still once");
+    }
+
+    # Many copies at once: one reaches the app.
+    {
+        my $id = "EV-$kind-burst";
+        my @kids;
+        for my $i (0 .. 9) {
+            my $pid = fork // die "fork: $!";
+            if (!$pid) {
+                my $code = post($srv[$i % @srv], $id)->code;
+                POSIX::_exit($code == 200 ? 0 : $code == 204 ? 1 : $code == 503 ? 2 : 3);
+            }
+            push @kids, $pid;
+        }
+        my %by;
+        for (@kids) { waitpid $_, 0; $by{$? >> 8}++ }
+        is(seen($id), 1, "$kind: 10 copies at once on " . scalar(@srv) . " Apache(s): the app saw one");
+        is($by{3} // 0, 0, "$kind: every copy got 200, 204 or 503");
+    }
+    $_->stop for @srv;
+}
+$_->[0] && $_->[0]->kill_daemon for values %stores;
+$app->stop;
+done_testing();
