@@ -774,19 +774,21 @@ static int wxv_log_transaction(request_rec *r)
     return DECLINED;
 }
 
+const char *wxv_require_no_args(const char *line, const char *refusal)
+{
+    while (line && apr_isspace(*line)) {
+        line++;
+    }
+    return line && *line ? refusal : NULL;
+}
+
 static const char *wxv_authz_parse(cmd_parms *cmd, const char *line,
                                    const void **parsed)
 {
     (void)cmd;
     (void)parsed;
-    while (line && apr_isspace(*line)) {
-        line++;
-    }
-    if (line && *line) {
-        return "Require wx-signature takes no arguments (the tokens come "
-               "from WxToken)";
-    }
-    return NULL;
+    return wxv_require_no_args(line, "Require wx-signature takes no "
+                               "arguments (the tokens come from WxToken)");
 }
 
 static const authz_provider wxv_authz_provider = {

@@ -173,6 +173,9 @@ void wxv_replay(request_rec *r, const char *p, apr_size_t n);
 /* register_hooks: the body and reply filters. */
 void wxv_filters_register(void);
 
+/* A Require provider's line parser: refusal when the line has arguments. */
+const char *wxv_require_no_args(const char *line, const char *refusal);
+
 /* A secret directive's arguments, hidden from mod_info once processed. */
 void wxv_hide_args(cmd_parms *cmd);
 

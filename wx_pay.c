@@ -245,18 +245,12 @@ const wx_pay_key_t *wx_pay_key_find(const wx_pay_key_t *const *keys, int n,
 wx_result_t wx_pay_fresh(const char *timestamp, apr_time_t now,
                          apr_int64_t max_age, const char **why)
 {
-    apr_int64_t t = apr_atoi64(timestamp), skew;
-
-    if (max_age == WX_MAX_AGE_OFF) {
-        return WX_OK;
-    }
-    skew = t - (apr_int64_t)apr_time_sec(now);
-    if (skew > max_age) {
+    switch (wx_time_skew(apr_atoi64(timestamp), now, max_age)) {
+    case 1:
         *why = "Wechatpay-Timestamp is ahead of the server clock by more "
                "than the max age";
         return WX_PAY_STALE;
-    }
-    if (-skew > max_age) {
+    case -1:
         *why = "Wechatpay-Timestamp is older than the max age";
         return WX_PAY_STALE;
     }

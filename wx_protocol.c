@@ -587,7 +587,7 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
 {
     const char *ts = q->val[WX_P_TIMESTAMP];
     unsigned char given[WX_SIG_LEN];
-    apr_int64_t t, skew;
+    apr_int64_t t;
     int k;
 
     if (!wx_present(q, sigp, why)
@@ -636,19 +636,26 @@ static wx_result_t wx_verify_signed(const wx_query_t *q, wx_param_t sigp,
         *which = k;
     }
 
-    if (max_age != WX_MAX_AGE_OFF) {
-        skew = t - (apr_int64_t)apr_time_sec(now);
-        if (skew > max_age) {
-            *why = "timestamp is ahead of the server clock by more than "
-                   "the max age";
-            return WX_STALE;
-        }
-        if (-skew > max_age) {
-            *why = "timestamp is older than the max age";
-            return WX_STALE;
-        }
+    switch (wx_time_skew(t, now, max_age)) {
+    case 1:
+        *why = "timestamp is ahead of the server clock by more than the "
+               "max age";
+        return WX_STALE;
+    case -1:
+        *why = "timestamp is older than the max age";
+        return WX_STALE;
     }
     return WX_OK;
+}
+
+int wx_time_skew(apr_int64_t t, apr_time_t now, apr_int64_t max_age)
+{
+    apr_int64_t skew = t - (apr_int64_t)apr_time_sec(now);
+
+    if (max_age == WX_MAX_AGE_OFF) {
+        return 0;
+    }
+    return skew > max_age ? 1 : -skew > max_age ? -1 : 0;
 }
 
 wx_result_t wx_verify_plain(const wx_query_t *q, const char *const *tokens,

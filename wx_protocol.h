@@ -117,6 +117,10 @@ typedef struct {
     apr_size_t len[WX_P_COUNT];
 } wx_query_t;
 
+/* A signed timestamp t against now: 0 within max_age seconds either way
+ * (or max_age WX_MAX_AGE_OFF), 1 ahead of the clock by more, -1 behind. */
+int wx_time_skew(apr_int64_t t, apr_time_t now, apr_int64_t max_age);
+
 /* "ok", "malformed", "bad-signature", ... for a wx_result_t. */
 const char *wx_result_name(wx_result_t rc);
 

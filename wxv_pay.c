@@ -19,7 +19,6 @@
 #include "util_filter.h"
 
 #include "apr_file_io.h"
-#include "apr_lib.h"
 #include "apr_strings.h"
 
 #include "mod_wx_valid.h"
@@ -361,14 +360,9 @@ static const char *wxv_pay_parse_line(cmd_parms *cmd, const char *line,
 {
     (void)cmd;
     (void)parsed;
-    while (line && apr_isspace(*line)) {
-        line++;
-    }
-    if (line && *line) {
-        return "Require wxpay-signature takes no arguments (the keys come "
-               "from WxPayPublicKey)";
-    }
-    return NULL;
+    return wxv_require_no_args(line, "Require wxpay-signature takes no "
+                               "arguments (the keys come from "
+                               "WxPayPublicKey)");
 }
 
 static const authz_provider wxv_pay_provider = {

@@ -19,17 +19,20 @@ our @EXPORT = qw(oracle_encrypt oracle_decrypt oracle_sign);
 
 my $json = JSON::PP->new->utf8->canonical;
 
-sub _run {
-    my @ops = @_;
-    my $js = catfile(Apache::Test::vars('top_dir'), 't', 'oracle',
-                     'wx_oracle.js');
+# One batch of operations through t/oracle/$script (wx_oracle.js, or
+# WeChat Pay's wxpay_oracle.js): the results, in order.
+sub run_script {
+    my ($script, @ops) = @_;
+    my $js = catfile(Apache::Test::vars('top_dir'), 't', 'oracle', $script);
     my ($fh, $file) = tempfile(UNLINK => 1);
     print $fh $json->encode(\@ops);
     close $fh;
     my $out = `node '$js' < '$file'`;
-    die "wx_oracle.js failed (exit $?)" if $?;
+    die "$script failed (exit $?)" if $?;
     return @{ $json->decode($out) };
 }
+
+sub _run { return run_script('wx_oracle.js', @_) }
 
 # {encrypt, signature} for the bytes $a{msg}: lib, key, id, token,
 # timestamp, nonce; random (16 bytes, wecom only) optional.

@@ -10,10 +10,10 @@ use warnings FATAL => 'all';
 use Encode ();
 use Exporter 'import';
 use File::Spec::Functions qw(catfile);
-use File::Temp qw(tempfile);
 use JSON::PP ();
 
 use Apache::Test ();
+use WxOracle ();
 
 our @EXPORT = qw(oracle notice);
 
@@ -26,16 +26,7 @@ our $APIV3  = 'a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb';   # WeChat Pay's V6 vector's
 our $NEWV3  = 'NewApiV3Key0123456789abcdefghijk';
 my $json = JSON::PP->new->utf8->canonical;
 
-sub oracle {
-    my @ops = @_;
-    my $js = catfile($top, 't', 'oracle', 'wxpay_oracle.js');
-    my ($fh, $file) = tempfile(UNLINK => 1);
-    print $fh $json->encode(\@ops);
-    close $fh;
-    my $out = `node '$js' < '$file'`;
-    die "wxpay_oracle.js failed (exit $?)" if $?;
-    return @{ $json->decode($out) };
-}
+sub oracle { return WxOracle::run_script('wxpay_oracle.js', @_) }
 
 # What the resource decrypts to (a transaction, as WeChat Pay's docs
 # show), as UTF-8 bytes.

@@ -25,6 +25,9 @@ our $NONCE = '1514711492';
 # digits, no surplus bits in the last one) and the receiveid it requires.
 our $AES_KEY = 'BenchAESKey0123456789abcdefghijklmnopqrstuw';
 our $APPID   = 'wxbench0123456789a';
+# WeChat Pay: the test platform certificate of t/pay/, the V6 APIv3 key.
+our $PAY_SERIAL = '5157F09EFDC096DE15EBE81A47057A7232F1B8E1';
+our $PAY_APIV3  = 'a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb';
 
 sub new {
     my ($class, %o) = @_;
@@ -46,7 +49,7 @@ sub new {
                                      CLEANUP => !$o{keep});
     chmod 0755, $dir;
     mkdir "$dir/htdocs";
-    for my $d (qw(static guarded safe)) {
+    for my $d (qw(static guarded safe pay)) {
         mkdir "$dir/htdocs/$d";
         open my $fh, '>', "$dir/htdocs/$d/tiny.txt" or die $!;
         print $fh "ok\n";
@@ -114,6 +117,12 @@ DocumentRoot "$dir/htdocs"
     WxMaxAge 3600
     Require wx-signature
 </Directory>
+<Directory "$dir/htdocs/pay">
+    WxPayPublicKey $PAY_SERIAL "$top/t/pay/platform.pem"
+    WxPayAPIv3Key $PAY_APIV3
+    WxPayMaxAge off
+    Require wxpay-signature
+</Directory>
 <Directory "$dir/htdocs/safe">
     WxToken $TOKEN
     WxMaxAge 3600
@@ -157,7 +166,10 @@ sub signed_records {
 # no code shared with the module) on a list of operations; its results.
 sub oracle {
     my ($self, @ops) = @_;
-    my $js = "$self->{top}/t/oracle/wx_oracle.js";
+    my $js = "$self->{top}/t/oracle/"
+           . (($ops[0]{op} // '') =~ /^(?:seal|sign_pay)$/ ? 'wxpay_oracle.js'
+                                                            : 'wx_oracle.js');
+    $_->{op} =~ s/^sign_pay$/sign/ for @ops;
     my $file = "$self->{dir}/oracle-ops.json";
     open my $fh, '>', $file or die "$file: $!";
     print $fh JSON::PP->new->canonical->encode(\@ops);
@@ -184,6 +196,39 @@ sub safe_post {
     my $body = '<xml><ToUserName><![CDATA[gh_123]]></ToUserName>'
              . "<Encrypt><![CDATA[$enc->{encrypt}]]></Encrypt></xml>";
     return ($q, $body);
+}
+
+# A WeChat Pay notification, made by the pay oracle (wechatpay-axios-
+# plugin): a transaction resource sealed under $PAY_APIV3, the body signed
+# with the test platform key.  Returns (body, [header => value, ...]).
+sub pay_post {
+    my ($self) = @_;
+    my $json = JSON::PP->new->canonical;
+    my $resource = $json->encode({ mchid => '1230000109',
+        appid => 'wxd678efh567hg6787', out_trade_no => 'bench-20261202',
+        transaction_id => '4200000001', trade_state => 'SUCCESS',
+        amount => { total => 100, currency => 'CNY' } });
+    my ($sealed) = $self->oracle({ op => 'seal', apiv3 => $PAY_APIV3,
+        nonce => 'uluk4a9R25RW', aad => 'transaction',
+        plaintext => $resource });
+    my $body = $json->encode({ id => 'EV-bench-1',
+        create_time => '2026-12-02T10:00:00+08:00',
+        resource_type => 'encrypt-resource',
+        event_type => 'TRANSACTION.SUCCESS', summary => 'paid',
+        resource => { original_type => 'transaction',
+                      algorithm => 'AEAD_AES_256_GCM',
+                      ciphertext => $sealed->{ciphertext},
+                      associated_data => 'transaction',
+                      nonce => 'uluk4a9R25RW' } });
+    my $ts = time;
+    my ($sig) = $self->oracle({ op => 'sign_pay',
+        key => "$self->{top}/t/pay/platform.key", timestamp => "$ts",
+        nonce => 'benchnonce', body => $body });
+    return ($body, ['Wechatpay-Timestamp' => $ts,
+                    'Wechatpay-Nonce' => 'benchnonce',
+                    'Wechatpay-Signature' => $sig->{signature},
+                    'Wechatpay-Serial' => $PAY_SERIAL,
+                    'Wechatpay-Signature-Type' => 'WECHATPAY2-SHA256-RSA2048']);
 }
 
 # httpd -k $what, with this run's pid file.
