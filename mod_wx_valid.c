@@ -852,23 +852,27 @@ static int wxv_seconds(const char *arg, apr_int64_t *n)
 }
 
 /* WxMaxAge seconds|off */
-static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
-                                   const char *arg)
+const char *wxv_cmd_age(cmd_parms *cmd, const char *arg, apr_int64_t *out)
 {
-    wxv_dir_conf *conf = dconf;
     apr_int64_t n;
 
-    (void)cmd;
     if (ap_cstr_casecmp(arg, "off") == 0) {
-        conf->max_age = WX_MAX_AGE_OFF;
+        *out = WX_MAX_AGE_OFF;
         return NULL;
     }
     if (!wxv_seconds(arg, &n)) {
-        return "WxMaxAge takes a number of seconds from 1 to "
-               WX_STR(WX_MAX_AGE_LIMIT) ", or off";
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " takes a number of "
+                           "seconds from 1 to " WX_STR(WX_MAX_AGE_LIMIT)
+                           ", or off", NULL);
     }
-    conf->max_age = n;
+    *out = n;
     return NULL;
+}
+
+static const char *wxv_cmd_max_age(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    return wxv_cmd_age(cmd, arg, &((wxv_dir_conf *)dconf)->max_age);
 }
 
 /* WxDedupWindow seconds */

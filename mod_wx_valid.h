@@ -173,6 +173,10 @@ void wxv_replay(request_rec *r, const char *p, apr_size_t n);
 /* register_hooks: the body and reply filters. */
 void wxv_filters_register(void);
 
+/* WxMaxAge's and WxPayMaxAge's argument: 1 to WX_MAX_AGE_LIMIT seconds,
+ * or off (WX_MAX_AGE_OFF), into *out; else the directive's error. */
+const char *wxv_cmd_age(cmd_parms *cmd, const char *arg, apr_int64_t *out);
+
 /* A Require provider's line parser: refusal when the line has arguments. */
 const char *wxv_require_no_args(const char *line, const char *refusal);
 

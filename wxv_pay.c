@@ -134,22 +134,7 @@ const char *wxv_cmd_pay_apiv3(cmd_parms *cmd, void *dconf, const char *key,
 
 const char *wxv_cmd_pay_max_age(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    wxv_dir_conf *conf = dconf;
-    apr_int64_t n;
-    char *end;
-
-    if (ap_cstr_casecmp(arg, "off") == 0) {
-        conf->pay_max_age = WX_MAX_AGE_OFF;
-        return NULL;
-    }
-    n = apr_strtoi64(arg, &end, 10);
-    if (*arg < '0' || *arg > '9' || *end != '\0' || n < 1
-        || n > WX_MAX_AGE_LIMIT) {
-        return apr_pstrcat(cmd->pool, "WxPayMaxAge: '", arg, "' is not 1 to "
-                           WX_STR(WX_MAX_AGE_LIMIT) " seconds or off", NULL);
-    }
-    conf->pay_max_age = n;
-    return NULL;
+    return wxv_cmd_age(cmd, arg, &((wxv_dir_conf *)dconf)->pay_max_age);
 }
 
 /* -- the judgement ------------------------------------------------------- */

@@ -232,4 +232,51 @@ for my $arg ('0', '86401', '-5', 'abc', '10s', '1e3', '99999999999999999999') {
          "WxMaxAge '$arg': message");
 }
 
+# WeChat Pay: the keys are read and checked when httpd reads its
+# configuration; every wrong file fails configtest with the reason.
+{
+    my $pay = catfile($cfg->{vars}{top_dir}, 't', 'pay');
+    my $serial = '5157F09EFDC096DE15EBE81A47057A7232F1B8E1';
+    my $pubid = 'PUB_KEY_ID_0114232806052025032500000000000000';
+    my ($rc, $out) = configtest(
+        "<Location /pay>\nWxPayPublicKey $serial $pay/platform.pem\n"
+        . "WxPayPublicKey $pubid $pay/pubkey.pem\n"
+        . "WxPayAPIv3Key \${WX_TEST_PAY_KEY} a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb\n"
+        . "WxPayMaxAge 600\nRequire wxpay-signature\n</Location>",
+        WX_TEST_PAY_KEY => 'NewApiV3Key0123456789abcdefghijk');
+    is($rc, 0, 'WeChat Pay: a certificate, a public key, two APIv3 keys (one ${ENV}), WxPayMaxAge')
+        or diag $out;
+    for my $case (
+        ["WxPayPublicKey $serial $pay/nosuch.pem", qr/WxPayPublicKey \Q$serial\E: cannot read \S*nosuch\.pem: No such file or directory/, 'a missing file'],
+        ["WxPayPublicKey 0A1B2C3D4E5F60718293A4B5C6D7E8F901234567 $pay/platform.pem",
+         qr/the certificate's serial number is not the id/, "a certificate under another serial"],
+        ["WxPayPublicKey $serial $pay/pubkey.pem",
+         qr/the file holds no PEM certificate \(-----BEGIN CERTIFICATE-----\), which a serial number id names/,
+         'a bare public key under a serial'],
+        ["WxPayPublicKey $pubid $pay/platform.pem",
+         qr/the file holds no PEM public key \(-----BEGIN PUBLIC KEY-----\), which a PUB_KEY_ID_ id names/,
+         'a certificate under a PUB_KEY_ID_'],
+        ["WxPayPublicKey 0123ABCD $pay/short.pem", qr/the RSA key is shorter than 2048 bits/, 'RSA 1024'],
+        ["WxPayPublicKey $serial $pay/make-fixtures", qr/the file holds no PEM certificate/, 'a file that is no PEM'],
+        ["WxPayPublicKey $serial $pay/platform.pem\nWxPayPublicKey $serial $pay/platform.pem",
+         qr/that id is given twice in this section/, 'the same id twice'],
+        ["WxPayPublicKey not-hex $pay/platform.pem", qr/the id is neither a certificate serial \(hex\) nor a PUB_KEY_ID_/, 'an id of neither kind'],
+        ['WxPayAPIv3Key ShortSecretKey9', qr/WxPayAPIv3Key: the key is shorter than 32 characters \(an APIv3 key is 32 bytes\)/, 'a short APIv3 key'],
+        ['WxPayAPIv3Key a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb LongerSecretKey0123456789abcdefgh',
+         qr/WxPayAPIv3Key: the previous key is longer than 32 characters/, 'a long previous APIv3 key'],
+        ['WxPayMaxAge 0', qr/WxPayMaxAge takes a number of seconds from 1 to 86400, or off/, 'WxPayMaxAge 0'],
+        ['Require wxpay-signature please', qr/Require wxpay-signature takes no arguments \(the keys come from WxPayPublicKey\)/,
+         'Require wxpay-signature with an argument'],
+    ) {
+        my ($line, $re, $name) = @$case;
+        my ($rc, $out) = configtest("<Location /pay>\n$line\n</Location>");
+        isnt($rc, 0, "WeChat Pay: $name: refused");
+        like($out, $re, "WeChat Pay: $name: the reason");
+        unlike($out, qr/ShortSecretKey9|LongerSecretKey0123456789abcdefgh/,
+               "WeChat Pay: $name: no key in the message");
+    }
+    ($rc, $out) = configtest("<Directory /srv>\nWxPayPublicKey $serial $pay/platform.pem\n</Directory>");
+    is($rc, 0, 'WxPayPublicKey in <Directory>') or diag $out;
+}
+
 done_testing();

@@ -44,7 +44,7 @@ sub send_notice {
         $req->header($h[$i] => $h[$i + 1]);
     }
     $req->push_header(@{ $o{extra} }) if $o{extra};
-    $req->header('Content-Type' => 'application/json');
+    $req->header('Content-Type' => $o{ctype} // 'application/json');
     $req->content($n->{body});
     $req->header('Content-Length' => length $n->{body});
     return $ua->request($req);
@@ -120,6 +120,14 @@ sub refused {
     is($code, 200, 'Transfer-Encoding: chunked, in three pieces: 200');
     is(hits(), $before + 1, 'chunked: the app got it');
     is($app->hits->[-1]{body}, $resource, 'chunked: the decrypted resource');
+}
+{
+    # Whatever the Content-Type says: the signature is over the bytes.
+    my $n = notice();
+    is(send_notice('/pay', $n, ctype => 'text/plain; charset=GBK')->code, 200,
+       'Content-Type text/plain; charset=GBK: verified all the same, 200');
+    is($app->hits->[-1]{headers}{'content-type'}, 'application/json',
+       '...and the app gets application/json');
 }
 {
     # Verified only, without an APIv3 key: the body goes on as it came.
