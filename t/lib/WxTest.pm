@@ -133,7 +133,9 @@ sub raw_get {
         or die "connect $hostport: $!";
     my @more = @{ $o{headers} // [] };
     my $extra = '';
-    $extra .= "$more[$_ * 2]: $more[$_ * 2 + 1]\r\n" for 0 .. $#more / 2;
+    for (my $i = 0; $i < @more; $i += 2) {
+        $extra .= "$more[$i]: $more[$i + 1]\r\n";
+    }
     my $sent = '';
     if ($o{chunks}) {
         $extra .= "Transfer-Encoding: chunked\r\n";
