@@ -1067,6 +1067,13 @@ static int wxv_unbounded(const wxv_dir_conf *dc)
     return dc->max_age == WX_MAX_AGE_OFF;
 }
 
+/* WeChat Pay's too: a notification's id is kept for 25 hours
+ * (WXV_ANSWERED_TTL), not for ever, so an older one must be stale. */
+static int wxv_pay_unbounded(const wxv_dir_conf *dc)
+{
+    return dc->pay_max_age == WX_MAX_AGE_OFF;
+}
+
 static int wxv_dedups(const wxv_dir_conf *dc)
 {
     return dc->dedup == WXV_ON;
@@ -1160,6 +1167,16 @@ static int wxv_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
                          WXVLOGNO(00018) "WxReplayCache needs a bounded "
                          "WxMaxAge, but %s of %s has WxMaxAge off", where,
+                         wxv_vhost_name(ptemp, v));
+            return !OK;
+        }
+        if (sc->store != NULL
+            && (where = wxv_section_with(ptemp, v, wxv_pay_unbounded))
+               != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, v,
+                         WXVLOGNO(00040) "WxReplayCache needs a bounded "
+                         "WxPayMaxAge (a notification's id is kept for 25 "
+                         "hours), but %s of %s has WxPayMaxAge off", where,
                          wxv_vhost_name(ptemp, v));
             return !OK;
         }

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -209,6 +210,9 @@ const char *wx_pay_key_parse(apr_pool_t *p, const char *id,
         }
     }
     BIO_free(bio);
+    /* What OpenSSL queued about a file that was not the one wanted is not
+     * for whoever uses OpenSSL next on this thread (mod_ssl reads it). */
+    ERR_clear_error();
     if (why == NULL && EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
         why = "the key is not an RSA key";
     }
@@ -296,6 +300,8 @@ wx_result_t wx_pay_verify(const wx_pay_key_t *k, const char *timestamp,
     ctx = EVP_MD_CTX_new();
     ok = ctx != NULL
          && EVP_MD_CTX_copy_ex(ctx, k->verify) == 1
+         /* (used once: Final need not keep it reusable by copying it) */
+         && (EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE), 1)
          && EVP_DigestVerifyUpdate(ctx, timestamp, strlen(timestamp)) == 1
          && EVP_DigestVerifyUpdate(ctx, "\n", 1) == 1
          && EVP_DigestVerifyUpdate(ctx, nonce, strlen(nonce)) == 1
@@ -305,6 +311,7 @@ wx_result_t wx_pay_verify(const wx_pay_key_t *k, const char *timestamp,
          && EVP_DigestVerifyFinal(ctx, sig, siglen) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok) {
+        ERR_clear_error();
         *why = "Wechatpay-Signature does not verify with the key the "
                "serial names";
         return WX_PAY_BAD_SIGNATURE;
@@ -407,6 +414,9 @@ static int wx_pay_gcm_open(const unsigned char *key, const unsigned char *ct,
                                 WX_PAY_GCM_TAG_LEN, (void *)tag) == 1
          && EVP_DecryptFinal_ex(ctx, plain + n, &fin) == 1;
     EVP_CIPHER_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+    }
     *plen = n + fin;
     return ok;
 }

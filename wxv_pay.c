@@ -38,6 +38,11 @@ static const char *const wxv_pay_out[][2] = {
 
 /* One notification's judgement, for the HTTP request (wxv_http). */
 typedef struct wxv_pay {
+    /* The configuration it was judged under: an internal redirect or a
+     * subrequest into a section with other keys is not judged again (the
+     * body may be the plaintext by then), it is refused. */
+    const apr_array_header_t *keys, *apiv3;
+    apr_int64_t max_age;
     wx_result_t rc;
     const char *why;
     int deferred;                 /* a status authz cannot give (413...) */
@@ -227,10 +232,19 @@ static void wxv_pay_judge(request_rec *r, request_rec *br,
     }
     h = wxv_read_body(br);
     if (h->body_rc != WX_OK) {
-        st->rc = h->body_rc;
+        /* 413 beyond the limit; any other body WeChat Pay never sends (a
+         * Content-Encoding, a broken chunk) is a malformed notification,
+         * unless httpd has answered it already. */
         st->why = h->body_why;
-        st->deferred = h->body_status ? h->body_status
-                                      : wxv_status(h->body_rc);
+        if (h->body_rc == WX_TOO_LARGE) {
+            st->rc = WX_TOO_LARGE;
+            st->deferred = wxv_status(WX_TOO_LARGE);
+        }
+        else {
+            st->rc = WX_PAY_MALFORMED;
+            st->deferred = h->body_status == AP_FILTER_ERROR
+                           ? AP_FILTER_ERROR : wxv_status(WX_PAY_MALFORMED);
+        }
         return;
     }
     st->rc = wx_pay_verify(key, hd.v[WX_PAY_H_TIMESTAMP],
@@ -281,14 +295,29 @@ static void wxv_pay_judge(request_rec *r, request_rec *br,
                            which + 1, conf->pay_apiv3->nelts);
 }
 
-/* The answer WeChat Pay reads on a refusal: its own failure shape. */
+/* The answer WeChat Pay reads on a refusal: its own failure shape, for
+ * the request and for the main one (mod_dir answers for the main request
+ * what its subrequest got). */
 static void wxv_pay_refusal_page(request_rec *r, const wxv_pay *st)
 {
     int status = st->deferred ? st->deferred : wxv_status(st->rc);
+    const char *json = apr_pstrcat(r->pool, "{\"code\":\"FAIL\",\"message\":\"",
+                                   wx_result_name(st->rc), "\"}", NULL);
 
-    ap_custom_response(r, status, apr_pstrcat(r->pool,
-        "{\"code\":\"FAIL\",\"message\":\"", wx_result_name(st->rc), "\"}",
-        NULL));
+    ap_custom_response(r, status, json);
+    if (wxv_body_request(r) != r) {
+        ap_custom_response(wxv_body_request(r), status, json);
+    }
+}
+
+/* The four names the app trusts, as the client may have sent them. */
+static void wxv_pay_strip(request_rec *r)
+{
+    apr_size_t i;
+
+    for (i = 0; i < WXV_PAY_OUT; i++) {
+        apr_table_unset(r->headers_in, wxv_pay_out[i][0]);
+    }
 }
 
 /*
@@ -308,16 +337,32 @@ static authz_status wxv_pay_check(request_rec *r, const char *line,
     request_rec *br = wxv_body_request(r);
     wxv_http *h = wxv_http_of(r, 1);
     wxv_pay *st = h->pay;
-    apr_size_t i;
 
     (void)line;
     (void)parsed;
+    if (st != NULL && (st->keys != conf->pay_keys
+                       || st->apiv3 != conf->pay_apiv3
+                       || st->max_age != conf->pay_max_age)) {
+        /* Judged under other keys: not this section's notification. */
+        if (st->rc == WX_OK || st->rc == WX_DUPLICATE) {
+            st->rc = WX_PAY_MALFORMED;
+            st->why = "an internal redirect or subrequest took the "
+                      "notification into a section with other WeChat Pay "
+                      "keys or settings";
+            st->deferred = wxv_status(st->rc);
+            wxv_outcome(r, st->rc, st->why);
+            wxv_pay_refusal_page(r, st);
+        }
+        return AUTHZ_GRANTED;
+    }
     if (st == NULL) {
         st = h->pay = apr_pcalloc(br->pool, sizeof(*st));
+        st->keys = conf->pay_keys;
+        st->apiv3 = conf->pay_apiv3;
+        st->max_age = conf->pay_max_age;
         /* Whatever the client sent under the names the app trusts. */
-        for (i = 0; i < WXV_PAY_OUT; i++) {
-            apr_table_unset(br->headers_in, wxv_pay_out[i][0]);
-        }
+        wxv_pay_strip(br);
+        wxv_pay_strip(r);
         if (conf->pay_keys == NULL) {
             st->rc = WX_PAY_NO_KEY;
             st->why = "Require wxpay-signature without a WxPayPublicKey in "
@@ -357,10 +402,19 @@ static const authz_provider wxv_pay_provider = {
 
 int wxv_pay_fixups(request_rec *r)
 {
+    const wxv_dir_conf *conf = ap_get_module_config(r->per_dir_config,
+                                                    &wx_valid_module);
     wxv_http *h = wxv_http_of(r, 0);
     wxv_pay *st = h ? h->pay : NULL;
     apr_size_t i;
 
+    /* Wherever WeChat Pay's keys are in effect, the names the app trusts
+     * are ours alone: for each request (a subrequest has its own copy of
+     * the headers; trailers are merged late), whether or not this
+     * provider was asked (another Require line may have granted). */
+    if (conf->pay_keys != NULL || st != NULL) {
+        wxv_pay_strip(r);
+    }
     if (st == NULL) {
         return DECLINED;
     }

@@ -277,6 +277,11 @@ for my $arg ('0', '86401', '-5', 'abc', '10s', '1e3', '99999999999999999999') {
     }
     ($rc, $out) = configtest("<Directory /srv>\nWxPayPublicKey $serial $pay/platform.pem\n</Directory>");
     is($rc, 0, 'WxPayPublicKey in <Directory>') or diag $out;
+    my $shm = WxServer::load_lines('socache_shmcb');
+    ($rc, $out) = configtest($shm . "WxReplayCache shmcb\n<Location /pay>\nWxPayMaxAge off\n</Location>");
+    isnt($rc, 0, 'WxReplayCache with WxPayMaxAge off: refused');
+    like($out, qr/WXV00040: WxReplayCache needs a bounded WxPayMaxAge \(a notification's id is kept for 25 hours\), but the <Location> section for \/pay of \S+ has WxPayMaxAge off/,
+         'WxPayMaxAge off under a WxReplayCache: the reason');
 }
 
 done_testing();

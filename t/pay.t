@@ -64,9 +64,9 @@ sub refused {
     my $status = $c{status} // 401;
     is($res->code, $status, "$c{name}: $status");
     is($res->content, "{\"code\":\"FAIL\",\"message\":\"$c{note}\"}",
-       "$c{name}: WeChat Pay's failure JSON") if $status == 401;
+       "$c{name}: WeChat Pay's failure JSON");
     like($res->header('Content-Type') // '', qr{^application/json},
-         "$c{name}: Content-Type application/json") if $status == 401;
+         "$c{name}: Content-Type application/json");
     my $line = note_since($nm, 'POST', $url);
     like($line // '', qr/ $status \Q$c{note}\E$/, "$c{name}: noted $c{note}");
     ok((grep { /\Q$c{log}\E/ } wx_lines_since($lm)), "$c{name}: logs why")
@@ -187,6 +187,17 @@ refused(name => 'unknown serial', notice => notice(serial => 'ABCDEF0123'),
         log => 'Wechatpay-Serial ABCDEF0123 names none of the keys (WxPayPublicKey)');
 refused(name => 'stale (10 minutes old)', notice => notice(timestamp => time - 600),
         note => 'wxpay-stale', log => 'Wechatpay-Timestamp is older than the max age (WxPayMaxAge)');
+refused(name => 'ahead of the clock by 10 minutes', notice => notice(timestamp => time + 600),
+        note => 'wxpay-stale', log => 'Wechatpay-Timestamp is ahead of the server clock by more than the max age');
+{
+    my $n = notice();
+    refused(name => 'Wechatpay-Nonce twice', notice => $n,
+            send => { extra => ['Wechatpay-Nonce' => 'another'] },
+            note => 'wxpay-malformed', log => 'Wechatpay-Nonce is sent more than once');
+}
+refused(name => 'rewritten into a section with other keys', url => '/pay-hop',
+        notice => notice(), note => 'wxpay-malformed',
+        log => 'an internal redirect or subrequest took the notification into a section with other WeChat Pay keys or settings');
 refused(name => 'stale under WxPayMaxAge 60', url => '/pay-rotate',
         notice => notice(timestamp => time - 120), note => 'wxpay-stale',
         log => 'older than the max age');
@@ -224,6 +235,18 @@ refused(name => 'no WxPayPublicKey in effect', url => '/pay-nokey', notice => no
         status => 500, note => 'wxpay-no-key',
         log => 'Require wxpay-signature without a WxPayPublicKey in effect');
 {
+    # Chunked and over 256 KiB: 413, with WeChat Pay's failure JSON.
+    my $n = notice();
+    my $big = 'x' x 100_000;
+    my $before = hits();
+    my ($code, $h, $body) = raw_get('/pay', method => 'POST',
+        headers => [@{ $n->{headers} }, 'Content-Type' => 'application/json'],
+        chunks => [$big, $big, $big]);
+    is($code, 413, 'chunked, 300,000 bytes: 413');
+    is($body, '{"code":"FAIL","message":"too-large"}', '413: the failure JSON');
+    is(hits(), $before, 'chunked, too large: the app saw nothing');
+}
+{
     # Over WX_MAX_BODY: 413, whatever it holds, the app not reached.
     my $n = notice();
     $n->{body} = 'x' x 300_000;
@@ -233,8 +256,20 @@ refused(name => 'no WxPayPublicKey in effect', url => '/pay-nokey', notice => no
     is(hits(), $before, 'over 256 KiB: the app saw nothing');
 }
 
-# The oracle agrees with each verdict it can judge: what Apache took, it
-# verifies; what Apache refused as a bad signature, it refuses.
+# The oracle agrees with the module's verdicts: the notification the
+# module took verifies for it; the one changed by a byte, which the module
+# refused, does not.
+{
+    my $t = notice();
+    (my $changed = $t->{body}) =~ s/TRANSACTION/TRANSACTIM/;
+    my ($v) = oracle({ op => 'verify', cert => "$keys/platform.pem",
+                       timestamp => "$t->{timestamp}", nonce => $t->{nonce},
+                       body => Encode::decode('UTF-8', $changed),
+                       signature => $t->{signature} });
+    ok(!$v->{ok}, 'oracle: a body changed by a byte does not verify (the module refused it)');
+    $t->{body} = $changed;
+    is(send_notice('/pay', $t)->code, 401, 'module: ...and refuses it');
+}
 {
     my $n = notice();
     my ($v) = oracle({ op => 'verify', cert => "$keys/platform.pem",

@@ -40,6 +40,11 @@ WxReplayCache $cache
     Require wxpay-signature
     ProxyPass "http://127.0.0.1:$backend/pay"
 </Location>
+<Location /pay-verify>
+    WxPayPublicKey $WxPay::SERIAL "$WxPay::KEYS/platform.pem"
+    Require wxpay-signature
+    ProxyPass "http://127.0.0.1:$backend/pay-verify"
+</Location>
 CONF
 }
 
@@ -52,9 +57,9 @@ sub seen {
 # Notification $id (signed afresh each time, as WeChat Pay's retries are)
 # to $srv; the query's reply= picks the app's answer (WxBackend).
 sub post {
-    my ($srv, $id, $reply) = @_;
-    my $n = notice(id => $id);
-    my $req = HTTP::Request->new(POST => $srv->base . '/pay'
+    my ($srv, $id, $reply, %o) = @_;
+    my $n = notice(id => $id, %{ $o{notice} // {} });
+    my $req = HTTP::Request->new(POST => $srv->base . ($o{path} // '/pay')
                                  . ($reply ? "?reply=$reply" : ''));
     my @h = @{ $n->{headers} };
     $req->header(splice @h, 0, 2) while @h;
@@ -87,6 +92,27 @@ for my $kind (sort keys %stores) {
         is(seen($id), 1, "$kind: the app saw it once");
         like($srv[-1]->error_log, qr/WXV00024: duplicate: its id was answered before; acknowledged, for \/pay/,
              "$kind: the retry logged as a duplicate");
+    }
+
+    # A forgery carrying a genuine id, first: refused before any claim,
+    # so the genuine notification still reaches the app.
+    {
+        my $id = "EV-$kind-forged-first";
+        is(post($srv[0], $id, undef, notice => { key => 'other' })->code, 401,
+           "$kind: a forgery with a genuine id: 401");
+        is(post($srv[-1], $id)->code, 200, "$kind: the genuine one after it: the app's 200");
+        is(seen($id), 1, "$kind: the app saw the genuine one");
+    }
+
+    # Verified only (no APIv3 key): claimed by its id all the same.
+    {
+        my $id = "EV-$kind-verify-only";
+        is(post($srv[0], $id, undef, path => '/pay-verify')->code, 200,
+           "$kind: verify-only: the app's 200");
+        is(post($srv[-1], $id, undef, path => '/pay-verify')->code, 204,
+           "$kind: verify-only: its retry: 204");
+        is(scalar(grep { $_->{target} =~ m{^/pay-verify} && index($_->{body}, $id) >= 0 }
+                  @{ $app->hits }), 1, "$kind: verify-only: the app saw it once");
     }
 
     # Failed: the claim is given back; WeChat Pay's retry reaches the app.

@@ -120,7 +120,7 @@ DocumentRoot "$dir/htdocs"
 <Directory "$dir/htdocs/pay">
     WxPayPublicKey $PAY_SERIAL "$top/t/pay/platform.pem"
     WxPayAPIv3Key $PAY_APIV3
-    WxPayMaxAge off
+    WxPayMaxAge 86400
     Require wxpay-signature
 </Directory>
 <Directory "$dir/htdocs/safe">
