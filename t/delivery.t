@@ -23,6 +23,7 @@ use WxOracle;
 use WxServer;
 use WxTest;
 
+own_servers_only();
 need_backends(qw(node memcached redis-server));
 
 my $app = WxBackend->start_http(WxServer::free_port(),

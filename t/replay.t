@@ -21,6 +21,7 @@ use WxOracle;
 use WxServer;
 use WxTest;
 
+own_servers_only();
 need_backends(qw(node memcached redis-server));
 
 my $ua = LWP::UserAgent->new(timeout => 10, keep_alive => 0);

@@ -17,7 +17,7 @@ use Time::HiRes qw(sleep);
 use Apache::Test ();
 use Apache::TestRequest ();
 
-our @EXPORT = qw(need_backends sign signed_query log_mark wx_lines_since lines_since
+our @EXPORT = qw(need_backends own_servers_only sign signed_query log_mark wx_lines_since lines_since
                  note_mark note_since raw_get t_logs);
 
 # The daemons a test starts itself, each a program Debian installs:
@@ -47,6 +47,17 @@ sub need_backends {
         exit 1;
     }
     Test::More::plan(skip_all => $why);
+}
+
+# A test that talks only to Apaches it starts itself (t/lib/WxServer.pm,
+# always the event MPM) is the same whatever the suite's MPM: it runs in
+# the event run (tools/apache-test sets WX_SUITE_MPM), and says so in the
+# others.
+sub own_servers_only {
+    my $mpm = $ENV{WX_SUITE_MPM} // 'event';
+    return 1 if $mpm eq 'event';
+    Test::More::plan(skip_all => "starts its own Apaches (event MPM), "
+                     . "whatever the suite's: run under event, not again under $mpm");
 }
 
 # WeChat's signature: sha1 of the byte-wise sorted parts, lower-case hex.
