@@ -301,6 +301,17 @@ EOF
     return $self;
 }
 
+# httpd -k graceful, and back when the new generation says it is serving
+# (one more "resuming normal operations" in its error log), 20 s at most.
+sub graceful {
+    my ($self) = @_;
+    my $count = sub { scalar(() = $self->error_log =~ /resuming normal operations/g) };
+    my $before = $count->();
+    my $out = `'$self->{httpd}' -f '$self->{dir}/httpd.conf' -k graceful 2>&1`;
+    die "$self->{name}: graceful failed: $out" if $?;
+    wait_for(20, "$self->{name}: graceful restart", sub { $count->() > $before });
+}
+
 sub base { "http://127.0.0.1:$_[0]{port}" }
 sub dir  { $_[0]{dir} }
 
