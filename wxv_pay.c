@@ -351,7 +351,6 @@ static authz_status wxv_pay_check(request_rec *r, const char *line,
                       "keys or settings";
             st->deferred = wxv_status(st->rc);
             wxv_outcome(r, st->rc, st->why);
-            wxv_pay_refusal_page(r, st);
         }
         return AUTHZ_GRANTED;
     }
@@ -372,17 +371,17 @@ static authz_status wxv_pay_check(request_rec *r, const char *line,
             wxv_pay_judge(r, br, conf, st);
         }
         wxv_outcome(r, st->rc, st->why);
-        if (st->rc != WX_OK && st->rc != WX_DUPLICATE) {
+        if (st->rc == WX_PAY_NO_KEY) {
+            /* httpd's 500 for AUTHZ_GENERAL_ERROR, with our body; every
+             * other refusal is given, page and all, by wxv_pay_fixups. */
             wxv_pay_refusal_page(r, st);
         }
+        else if (st->rc != WX_OK && st->rc != WX_DUPLICATE
+                 && !st->deferred) {
+            st->deferred = wxv_status(st->rc);
+        }
     }
-    if (st->rc == WX_PAY_NO_KEY) {
-        return AUTHZ_GENERAL_ERROR;
-    }
-    if (st->rc != WX_OK && st->rc != WX_DUPLICATE && !st->deferred) {
-        st->deferred = wxv_status(st->rc);
-    }
-    return AUTHZ_GRANTED;
+    return st->rc == WX_PAY_NO_KEY ? AUTHZ_GENERAL_ERROR : AUTHZ_GRANTED;
 }
 
 static const char *wxv_pay_parse_line(cmd_parms *cmd, const char *line,
@@ -419,7 +418,9 @@ int wxv_pay_fixups(request_rec *r)
         return DECLINED;
     }
     if (st->deferred) {
-        wxv_pay_refusal_page(r, st);
+        if (st->deferred != AP_FILTER_ERROR) {   /* (httpd answered that) */
+            wxv_pay_refusal_page(r, st);
+        }
         return st->deferred;
     }
     if (st->rc == WX_DUPLICATE) {
