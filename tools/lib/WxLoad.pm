@@ -164,12 +164,13 @@ sub signed_records {
 
 # The npm oracle (t/oracle/wx_oracle.js: @wecom/crypto and wechat-crypto,
 # no code shared with the module) on a list of operations; its results.
-sub oracle {
-    my ($self, @ops) = @_;
-    my $js = "$self->{top}/t/oracle/"
-           . (($ops[0]{op} // '') =~ /^(?:seal|sign_pay)$/ ? 'wxpay_oracle.js'
-                                                            : 'wx_oracle.js');
-    $_->{op} =~ s/^sign_pay$/sign/ for @ops;
+sub oracle { my $self = shift; return $self->oracle_script('wx_oracle.js', @_) }
+
+# The same through another of t/oracle's scripts (WeChat Pay's:
+# wxpay_oracle.js).
+sub oracle_script {
+    my ($self, $script, @ops) = @_;
+    my $js = "$self->{top}/t/oracle/$script";
     my $file = "$self->{dir}/oracle-ops.json";
     open my $fh, '>', $file or die "$file: $!";
     print $fh JSON::PP->new->canonical->encode(\@ops);
@@ -208,7 +209,7 @@ sub pay_post {
         appid => 'wxd678efh567hg6787', out_trade_no => 'bench-20261202',
         transaction_id => '4200000001', trade_state => 'SUCCESS',
         amount => { total => 100, currency => 'CNY' } });
-    my ($sealed) = $self->oracle({ op => 'seal', apiv3 => $PAY_APIV3,
+    my ($sealed) = $self->oracle_script('wxpay_oracle.js', { op => 'seal', apiv3 => $PAY_APIV3,
         nonce => 'uluk4a9R25RW', aad => 'transaction',
         plaintext => $resource });
     my $body = $json->encode({ id => 'EV-bench-1',
@@ -221,7 +222,7 @@ sub pay_post {
                       associated_data => 'transaction',
                       nonce => 'uluk4a9R25RW' } });
     my $ts = time;
-    my ($sig) = $self->oracle({ op => 'sign_pay',
+    my ($sig) = $self->oracle_script('wxpay_oracle.js', { op => 'sign',
         key => "$self->{top}/t/pay/platform.key", timestamp => "$ts",
         nonce => 'benchnonce', body => $body });
     return ($body, ['Wechatpay-Timestamp' => $ts,
